@@ -1,0 +1,90 @@
+"""The usage event: one priced (or unpriced) model call, the unit every stage hands to the next.
+
+Token semantics follow OpenTelemetry's GenAI conventions, so nothing is counted twice:
+``input_tokens`` *includes* ``cache_read_tokens`` and ``cache_write_tokens``; ``output_tokens``
+*includes* ``reasoning_tokens``. Costs are exact ``Decimal`` amounts in ``currency``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+UNATTRIBUTED = "(unattributed)"
+"""Customer id of calls that carried no customer: an explicit, queryable bucket, never dropped."""
+
+NO_FEATURE = "(none)"
+"""Feature of calls that named no feature (and had no root span name to fall back on)."""
+
+
+class UsageStatus(StrEnum):
+    """What the pricing stage could make of a call."""
+
+    PRICED = "priced"
+    """Tokens known, model resolved: cost columns are set."""
+    UNPRICED = "unpriced"
+    """Tokens known but the model (or provider) did not resolve: cost stays NULL, never $0."""
+    MISSING_USAGE = "missing_usage"
+    """The span reported no token counts and estimation was off or impossible."""
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    """One model call, as stored in ``usage_events``."""
+
+    time: datetime
+    """Start of the call (UTC); the call is priced at the prices in force then."""
+    event_id: bytes
+    """Identity used for de-duplication: trace id + span id, or a digest of the REST request id."""
+    customer_id: str = UNATTRIBUTED
+    feature: str = NO_FEATURE
+    provider: str = ""
+    request_model: str | None = None
+    response_model: str | None = None
+    operation: str | None = None
+    trace_id: bytes | None = None
+    span_id: bytes | None = None
+    request_id: str | None = None
+    service: str | None = None
+    environment: str | None = None
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    tokens_estimated: bool = False
+    status: UsageStatus = UsageStatus.UNPRICED
+    cost_input: Decimal | None = None
+    cost_cache_read: Decimal | None = None
+    cost_cache_write: Decimal | None = None
+    cost_output: Decimal | None = None
+    cost_reasoning: Decimal | None = None
+    cost_total: Decimal | None = None
+    currency: str = "USD"
+    price_version: str | None = None
+    override_version: str | None = None
+    reported_cost: Decimal | None = None
+    reported_cost_source: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    """Free-form extras kept for debugging (never used for grouping)."""
+
+    @property
+    def model(self) -> str:
+        """The model a call is grouped under: the response model, else the requested one."""
+        return self.response_model or self.request_model or ""
+
+
+def span_event_id(trace_id: bytes, span_id: bytes) -> bytes:
+    """Identity of a span-derived event: the 16-byte trace id followed by the 8-byte span id."""
+    return trace_id + span_id
+
+
+def request_event_id(request_id: str) -> bytes:
+    """Identity of a REST event: a digest of its request id, so arbitrary client ids stay fixed-size.
+
+    The 'rest:' prefix keeps the namespace apart from span identities.
+    """
+    return hashlib.blake2b(b"rest:" + request_id.encode(), digest_size=24).digest()

@@ -1,0 +1,1 @@
+"""Where usage becomes durable: connections, migrations, the COPY writer with rollups, and retention."""

@@ -1,0 +1,144 @@
+"""The usage writer: makes a batch durable with binary COPY, once, with its rollups.
+
+A batch is COPYed into a session-private staging table, then ``usage_ingest_staged()`` (a SQL
+function from the migrations) inserts the rows not stored yet and adds exactly those rows to
+``usage_hourly``, all in one transaction. Redelivered events change no total; overlapping batches
+written concurrently wait for each other (rows go in key order) instead of double counting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg_pool import AsyncConnectionPool
+
+from otel_margin_backend.pipeline.errors import PermanentError, StoreUnavailable
+from otel_margin_backend.pipeline.events import UsageEvent
+from otel_margin_backend.storage.database import AsyncConn
+
+log = logging.getLogger(__name__)
+
+# Column order and binary types of usage_events (0002_usage_events.sql).
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("time", "timestamptz"),
+    ("event_id", "bytea"),
+    ("trace_id", "bytea"),
+    ("span_id", "bytea"),
+    ("request_id", "text"),
+    ("customer_id", "text"),
+    ("feature", "text"),
+    ("service", "text"),
+    ("environment", "text"),
+    ("provider", "text"),
+    ("request_model", "text"),
+    ("response_model", "text"),
+    ("model", "text"),
+    ("operation", "text"),
+    ("input_tokens", "int8"),
+    ("cache_read_tokens", "int8"),
+    ("cache_write_tokens", "int8"),
+    ("output_tokens", "int8"),
+    ("reasoning_tokens", "int8"),
+    ("tokens_estimated", "bool"),
+    ("status", "text"),
+    ("cost_input", "numeric"),
+    ("cost_cache_read", "numeric"),
+    ("cost_cache_write", "numeric"),
+    ("cost_output", "numeric"),
+    ("cost_reasoning", "numeric"),
+    ("cost_total", "numeric"),
+    ("currency", "text"),
+    ("price_version", "text"),
+    ("override_version", "text"),
+    ("reported_cost", "numeric"),
+    ("reported_cost_source", "text"),
+)
+COLUMN_LIST = ", ".join(name for name, _ in COLUMNS)
+COLUMN_TYPES = [type_ for _, type_ in COLUMNS]
+_MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a batch did to the store."""
+
+    inserted: int
+    duplicates: int
+
+
+def row(event: UsageEvent) -> tuple[object, ...]:
+    """One ``usage_events`` row, in ``COLUMNS`` order."""
+    return (
+        event.time, event.event_id, event.trace_id, event.span_id, event.request_id,
+        event.customer_id, event.feature, event.service, event.environment, event.provider,
+        event.request_model, event.response_model, event.model, event.operation,
+        event.input_tokens, event.cache_read_tokens, event.cache_write_tokens,
+        event.output_tokens, event.reasoning_tokens, event.tokens_estimated, event.status.value,
+        event.cost_input, event.cost_cache_read, event.cost_cache_write, event.cost_output,
+        event.cost_reasoning, event.cost_total, event.currency, event.price_version,
+        event.override_version, event.reported_cost, event.reported_cost_source,
+    )  # fmt: skip
+
+
+async def write_batch(conn: AsyncConn, events: Sequence[UsageEvent]) -> WriteResult:
+    """Write one batch in one transaction on ``conn`` (which must not be inside a transaction).
+
+    Raises:
+        PermanentError: a row breaks a table constraint (e.g. negative tokens); nothing is written.
+        psycopg.Error: anything else, for the caller to classify.
+    """
+    if not events:
+        return WriteResult(0, 0)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT usage_staging_open()")
+            async with conn.cursor().copy(
+                f"COPY pg_temp.usage_staging ({COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(COLUMN_TYPES)
+                for event in events:
+                    await copy.write_row(row(event))
+            cur = await conn.execute("SELECT inserted, duplicates FROM usage_ingest_staged()")
+            result = await cur.fetchone()
+    except (pgerrors.CheckViolation, pgerrors.NotNullViolation, pgerrors.DataException) as exc:
+        raise PermanentError(f"usage batch rejected by the database: {exc.diag.message_primary or exc}") from exc
+    assert result is not None
+    return WriteResult(int(result[0]), int(result[1]))
+
+
+class UsageWriter:
+    """Writes batches through a connection pool, retrying lock conflicts; one instance per process."""
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConn]) -> None:
+        self._pool = pool
+
+    async def write(self, events: Sequence[UsageEvent]) -> WriteResult:
+        """Make ``events`` durable exactly once.
+
+        Raises:
+            StoreUnavailable: the database cannot take the write now (the caller answers "retry").
+            PermanentError: the batch breaks a table constraint.
+        """
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                async with self._pool.connection() as conn:
+                    return await write_batch(conn, events)
+            except (pgerrors.DeadlockDetected, pgerrors.SerializationFailure):
+                # Concurrent overlapping batches are ordered, but stay safe if a user's own writes interleave.
+                if attempt == _MAX_ATTEMPTS:
+                    raise StoreUnavailable("the database kept reporting lock conflicts; retry") from None
+                await asyncio.sleep(0.05 * attempt)
+            except PermanentError:
+                raise
+            except (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.AdminShutdown) as exc:
+                raise StoreUnavailable(f"the database cannot take writes: {exc}") from exc
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise StoreUnavailable(f"the database refused the write: {exc}") from exc
+            except TimeoutError as exc:  # pool.connection() timed out: no connection could be had
+                raise StoreUnavailable("no database connection became free in time") from exc
+        raise AssertionError("unreachable")
