@@ -28,8 +28,13 @@ from otel_margin_backend.pipeline.events import UsageEvent, UsageStatus, span_ev
 from otel_margin_backend.storage.migrator import migrate
 from otel_margin_backend.storage.writer import COLUMN_LIST, COLUMN_TYPES, row, write_batch
 
-MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4"),
-          ("google", "gemini-2.5-flash"), ("openai", "o3")]  # fmt: skip
+MODELS = [
+    ("openai", "gpt-4o"),
+    ("openai", "gpt-4o-mini"),
+    ("anthropic", "claude-sonnet-4"),
+    ("google", "gemini-2.5-flash"),
+    ("openai", "o3"),
+]
 
 
 def make_events(count: int, seed: int = 7, *, spread: bool = False) -> list[UsageEvent]:
@@ -51,17 +56,35 @@ def make_events(count: int, seed: int = 7, *, spread: bool = False) -> list[Usag
         inp = rnd.randint(50, 20_000)
         cached = rnd.randint(0, inp // 2) if rnd.random() < 0.4 else 0
         out = rnd.randint(10, 2_000)
-        cost = (Decimal(inp - cached) * Decimal("0.0000025") + Decimal(cached) * Decimal("0.00000125")
-                + Decimal(out) * Decimal("0.00001"))  # fmt: skip
+        cost = (
+            Decimal(inp - cached) * Decimal("0.0000025")
+            + Decimal(cached) * Decimal("0.00000125")
+            + Decimal(out) * Decimal("0.00001")
+        )
         trace, span = rnd.randbytes(16), rnd.randbytes(8)
-        events.append(UsageEvent(
-            time=start + timedelta(milliseconds=n * 86_400_000 // count), event_id=span_event_id(trace, span),
-            trace_id=trace, span_id=span, customer_id=f"acct_{customer}",
-            feature=f"feature_{feature}", service="api", environment="prod", provider=provider,
-            request_model=model, response_model=model, operation="chat", input_tokens=inp,
-            cache_read_tokens=cached, output_tokens=out, status=UsageStatus.PRICED, cost_input=cost,
-            cost_total=cost, price_version="bench",
-        ))  # fmt: skip
+        events.append(
+            UsageEvent(
+                time=start + timedelta(milliseconds=n * 86_400_000 // count),
+                event_id=span_event_id(trace, span),
+                trace_id=trace,
+                span_id=span,
+                customer_id=f"acct_{customer}",
+                feature=f"feature_{feature}",
+                service="api",
+                environment="prod",
+                provider=provider,
+                request_model=model,
+                response_model=model,
+                operation="chat",
+                input_tokens=inp,
+                cache_read_tokens=cached,
+                output_tokens=out,
+                status=UsageStatus.PRICED,
+                cost_input=cost,
+                cost_total=cost,
+                price_version="bench",
+            )
+        )
     return events
 
 
@@ -102,9 +125,10 @@ def measure(label: str, url: str, events: list[UsageEvent], batch: int) -> dict[
     """Plain COPY, then the writer, then the writer again on the same rows (all duplicates)."""
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn, reader_role="otel_margin_reader", reader_password=None)
-        edition = conn.execute("SELECT coalesce((SELECT 'TimescaleDB ' || extversion FROM pg_extension"
-                               " WHERE extname = 'timescaledb'), 'PostgreSQL ' || current_setting('server_version'))"
-                               ).fetchone()  # fmt: skip
+        edition = conn.execute(
+            "SELECT coalesce((SELECT 'TimescaleDB ' || extversion FROM pg_extension"
+            " WHERE extname = 'timescaledb'), 'PostgreSQL ' || current_setting('server_version'))"
+        ).fetchone()
     parts = batches(events, batch)
     n = len(events)
     truncate(url)
@@ -131,8 +155,10 @@ def main() -> None:
     parser.add_argument("--spread", action="store_true", help="worst case: nearly every row its own rollup group")
     args = parser.parse_args()
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.platform()}")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.platform()}"
+    )
     events = make_events(args.rows, spread=args.spread)
     if args.url:
         measure("given database", args.url, events, args.batch)

@@ -5,16 +5,24 @@ Every field documents its default; ``config/otel-margin.env.example`` lists them
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from otel_margin_backend.normalize.config import DEFAULT_CUSTOMER_KEYS, DEFAULT_FEATURE_KEYS, NormalizeConfig
+from otel_margin_backend.pricing.config import PricingConfig
 
 ENV_PREFIX = "OTEL_MARGIN_"
+
+KeyList = Annotated[tuple[str, ...], NoDecode]
+"""A list of attribute names, written in the environment as ``a,b,c``."""
 
 
 def mask_url(url: str) -> str:
@@ -51,6 +59,37 @@ class Settings(BaseSettings):
     """Address the HTTP server (OTLP/HTTP, REST, health) binds. Default: 127.0.0.1; use 0.0.0.0 in containers."""
     http_port: int = Field(default=4318, ge=0, le=65535)
     """HTTP port. Default: 4318 (OTLP/HTTP)."""
+    grpc_host: str = "127.0.0.1"
+    """Address the OTLP/gRPC receiver binds. Default: 127.0.0.1; use 0.0.0.0 in containers."""
+    grpc_port: int = Field(default=4317, ge=0, le=65535)
+    """OTLP/gRPC port. Default: 4317."""
+    ingest_token: SecretStr | None = None
+    """Bearer token OTLP and REST clients must send (``Authorization: Bearer <token>``). Default: none, which
+    makes ``serve`` generate one on first start and keep it in ``<data_dir>/ingest-token``."""
+    ingest_auth: bool = True
+    """Require the ingest token. Default: true; set false only for local experiments."""
+    batch_max_events: int = Field(default=5_000, ge=1, le=100_000)
+    """Write a batch once this many events are waiting. Default: 5000."""
+    batch_max_wait_ms: int = Field(default=200, ge=1, le=10_000)
+    """...or once the oldest waiting event is this old. Default: 200 ms."""
+    max_pending_events: int = Field(default=200_000, ge=1)
+    """Events that may wait for the database before clients are told to retry (backpressure). Default: 200000."""
+    strict_customer: bool = False
+    """Reject model calls without a customer (OTLP partial success). Default: false (stored as ``(unattributed)``)."""
+    strict_token_counts: bool = True
+    """Never estimate missing token counts (store ``missing_usage``). Default: true."""
+    token_estimate_factor: Decimal = Field(default=Decimal("1.1"), gt=0, le=10)
+    """Safety factor on estimated token counts. Default: 1.1."""
+    customer_keys: KeyList = DEFAULT_CUSTOMER_KEYS
+    """Span/resource attributes naming the customer, in order. Default:
+    customer.id,enduser.id,user.id,traceloop.association.properties.customer_id,gen_ai.user."""
+    feature_keys: KeyList = DEFAULT_FEATURE_KEYS
+    """Attributes naming the feature, in order (then the root span's name). Default:
+    feature.name,traceloop.association.properties.feature,traceloop.workflow.name."""
+    price_overrides_file: Path | None = None
+    """Your price overrides YAML (discounts, custom models, aliases). Default: none."""
+    azure_deployments: dict[str, str] = Field(default_factory=dict)
+    """Azure OpenAI deployment name → model, as JSON, e.g. {"prod-chat": "gpt-4o"}. Default: {}."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level. Default: INFO."""
     log_format: Literal["json", "console"] = "json"
@@ -70,6 +109,11 @@ class Settings(BaseSettings):
             raise ValueError("not a PostgreSQL URL; expected postgresql://user:password@host:5432/dbname")
         return value
 
+    @field_validator("customer_keys", "feature_keys", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return tuple(k.strip() for k in value.split(",") if k.strip()) if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -79,6 +123,20 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when no database URL is configured and the embedded PostgreSQL serves."""
         return self.database_url is None
+
+    def normalize_config(self) -> NormalizeConfig:
+        """The normalization stage's config."""
+        return NormalizeConfig(
+            customer_keys=self.customer_keys,
+            feature_keys=self.feature_keys,
+            strict_customer=self.strict_customer,
+            strict_token_counts=self.strict_token_counts,
+            token_estimate_factor=self.token_estimate_factor,
+        )
+
+    def pricing_config(self) -> PricingConfig:
+        """The pricing stage's config."""
+        return PricingConfig(overrides_file=self.price_overrides_file, azure_deployments=self.azure_deployments)
 
     def effective(self) -> dict[str, str]:
         """Every setting with secrets masked, for ``doctor`` and the startup log."""
@@ -91,6 +149,12 @@ class Settings(BaseSettings):
                 shown = "***"
             elif value is None:
                 shown = "(not set)"
+            elif isinstance(value, tuple):
+                shown = ",".join(value)
+            elif isinstance(value, bool):
+                shown = str(value).lower()
+            elif isinstance(value, dict):
+                shown = json.dumps(value)
             else:
                 shown = str(value)
             out[ENV_PREFIX + name.upper()] = shown

@@ -140,6 +140,16 @@ class PgCluster:
         self._removed = True
         self._started = False
 
+    def pause(self) -> None:
+        """Stop the server but keep its data, as a database outage would (``resume`` brings it back)."""
+        result = self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"])
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed:\n{result.stdout}")
+
+    def resume(self) -> None:
+        """Start a paused server again on the same port."""
+        self._pg_ctl_start()
+
     def __enter__(self) -> Self:
         self.start()
         return self

@@ -1,0 +1,59 @@
+"""Configuration of the normalization stage: where to find customer, feature and environment, and how strict to be.
+
+Defaults live here and only here; ``README.md`` in this folder repeats them for users.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_CUSTOMER_KEYS = (
+    "customer.id",
+    "enduser.id",
+    "user.id",
+    "traceloop.association.properties.customer_id",
+    "gen_ai.user",
+)
+DEFAULT_FEATURE_KEYS = (
+    "feature.name",
+    "traceloop.association.properties.feature",
+    "traceloop.workflow.name",
+)
+DEFAULT_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
+
+
+class NormalizeConfig(BaseModel):
+    """How spans become usage events. Every key list is searched in order, span attributes before resource ones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    customer_keys: tuple[str, ...] = DEFAULT_CUSTOMER_KEYS
+    """Attributes naming the paying customer, most trusted first. Default: ``customer.id``, ``enduser.id``,
+    ``user.id``, ``traceloop.association.properties.customer_id``, ``gen_ai.user``."""
+    feature_keys: tuple[str, ...] = DEFAULT_FEATURE_KEYS
+    """Attributes naming the product feature. Default: ``feature.name``,
+    ``traceloop.association.properties.feature``, ``traceloop.workflow.name``. When none is set the feature is the
+    trace's root span name (or the service's local root span name), else ``(none)``."""
+    environment_keys: tuple[str, ...] = DEFAULT_ENVIRONMENT_KEYS
+    """Attributes naming the deployment environment. Default: ``deployment.environment.name``,
+    ``deployment.environment``."""
+    strict_customer: bool = False
+    """Reject model calls that carry no customer (reported to the client as partial success). Default: false, which
+    books them to the ``(unattributed)`` customer."""
+    strict_token_counts: bool = True
+    """Never estimate tokens: a model call without token counts is stored as ``missing_usage``. Default: true. When
+    false, counts are estimated from the prompt and completion text on the span and flagged as estimated."""
+    token_estimate_factor: Decimal = Field(default=Decimal("1.1"), gt=0, le=10)
+    """Safety margin applied to estimated token counts (the product is rounded up). Default: 1.1."""
+
+    @field_validator("customer_keys", "feature_keys", "environment_keys")
+    @classmethod
+    def _keys_are_usable(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for key in keys:
+            if not key or key != key.strip():
+                raise ValueError(f"attribute name {key!r} is empty or has surrounding spaces")
+        if len(set(keys)) != len(keys):
+            raise ValueError("lists an attribute name more than once")
+        return keys

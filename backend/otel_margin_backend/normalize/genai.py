@@ -1,0 +1,292 @@
+"""One GenAI span -> one ``UsageEvent``: the per-span half of the stage (``normalizer.py`` does the request).
+
+The hot path reads every attribute *key* once and keeps the protobuf value of the few keys it knows; only spans
+that turn out to be GenAI have those values decoded. Message text, needed for token estimates, is read in a
+second pass that only spans without token counts pay for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from otel_margin_backend.normalize.attributes import (
+    decode_attributes,
+    decode_int_first,
+    decode_str_first,
+    decode_value,
+)
+from otel_margin_backend.normalize.config import NormalizeConfig
+from otel_margin_backend.normalize.content import message_text
+from otel_margin_backend.normalize.conventions import (
+    COST_KEYS,
+    GENAI_KEYS,
+    OPENINFERENCE_KIND_KEY,
+    OPERATION_KEY,
+    PROVIDER_KEYS,
+    RAW_USAGE_KEY,
+    REQUEST_MODEL_KEYS,
+    REQUEST_TYPE_KEY,
+    RESPONSE_MODEL_KEYS,
+    SDK_NAME_KEY,
+    SERVICE_NAME_KEY,
+    TOKEN_KEYS,
+    TRACELOOP_KIND_KEY,
+)
+from otel_margin_backend.normalize.estimate import TokenCounter, default_token_counter, estimate_tokens
+from otel_margin_backend.normalize.operation import classify_operation
+from otel_margin_backend.normalize.provider import normalize_provider
+from otel_margin_backend.normalize.result import SpanRejected
+from otel_margin_backend.normalize.tokens import TokenCounts, resolve_tokens
+from otel_margin_backend.normalize.types import Attributes, AttrValue
+from otel_margin_backend.pipeline.events import UNATTRIBUTED, UsageEvent, UsageStatus, span_event_id
+
+__all__ = ["ESTIMATOR_ATTRIBUTE", "ResourceInfo", "Skipped", "SpanNormalizer"]
+
+ESTIMATOR_ATTRIBUTE = "otel_margin.token_estimator"
+"""Event attribute naming the tokenizer behind an estimate (``o200k_base`` or ``chars/4``)."""
+INVALID_COST_ATTRIBUTE = "otel_margin.invalid_reported_cost"
+"""Event attribute naming a cost attribute that was present but not a finite, non-negative number."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO_TRACE_ID = bytes(16)
+_ZERO_SPAN_ID = bytes(8)
+_TOKEN_KEY_SET = frozenset((*TOKEN_KEYS, RAW_USAGE_KEY))
+_ANTHROPIC_EXCLUSIVE_SDKS = frozenset({"openlit"})
+"""Instrumentations whose Anthropic input count excludes cache tokens (the Anthropic API's own meaning)."""
+
+
+class Skipped(Enum):
+    """Why a span produced no event without being wrong."""
+
+    NON_GENAI = "non_genai"
+    NOT_MODEL_CALL = "not_model_call"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    """What every span of one ``ResourceSpans`` shares, decoded once."""
+
+    attributes: Attributes
+    service: str | None
+    sdk_name: str | None
+
+    @classmethod
+    def from_proto(cls, resource: Resource) -> ResourceInfo:
+        """Decode a protobuf resource."""
+        attributes = decode_attributes(resource.attributes)
+        return cls(attributes, _text(attributes.get(SERVICE_NAME_KEY)), _text(attributes.get(SDK_NAME_KEY)))
+
+
+def _text(value: AttrValue) -> str | None:
+    """A usable identifier from an attribute: strings stripped, integers in decimal; anything else is absent."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _first_text(attrs: Attributes, keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        text = _text(attrs.get(key))
+        if text is not None:
+            return text
+    return None
+
+
+def _lookup(attrs: Attributes, resource: Attributes, keys: tuple[str, ...]) -> str | None:
+    """First key (in configured order) set on the span, else on the resource."""
+    for key in keys:
+        text = _text(attrs.get(key))
+        if text is None:
+            text = _text(resource.get(key))
+        if text is not None:
+            return text
+    return None
+
+
+def _cost(value: AttrValue) -> Decimal | None:
+    """A reported cost as an exact Decimal from its printed form (``Decimal(str(x))``), or None if unusable."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        cost = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return cost if cost.is_finite() and cost >= 0 else None
+
+
+class SpanNormalizer:
+    """Turns single spans into usage events under one configuration. Stateless after construction: thread-safe."""
+
+    def __init__(self, config: NormalizeConfig, token_counter: TokenCounter | None = None) -> None:
+        """Compile the configuration into lookup tables.
+
+        Args:
+            config: Stage configuration.
+            token_counter: Tokenizer for estimates; default ``default_token_counter()``, resolved on first use.
+        """
+        self._config = config
+        self._token_counter = token_counter
+        wanted = dict.fromkeys((*config.customer_keys, *config.feature_keys, *config.environment_keys), False)
+        wanted[SDK_NAME_KEY] = False
+        wanted.update(dict.fromkeys(GENAI_KEYS, True))
+        self._wanted: dict[str, bool] = wanted
+        decoders: dict[str, Callable[[AnyValue], AttrValue]] = dict.fromkeys(wanted, decode_str_first)
+        decoders.update(dict.fromkeys(TOKEN_KEYS, decode_int_first))
+        decoders.update(dict.fromkeys((RAW_USAGE_KEY, *COST_KEYS), decode_value))
+        self._decoders = decoders
+
+    @property
+    def token_counter(self) -> TokenCounter:
+        """The tokenizer used for estimates."""
+        if self._token_counter is None:
+            self._token_counter = default_token_counter()
+        return self._token_counter
+
+    def normalize(self, span: Span, resource: ResourceInfo) -> UsageEvent | Skipped:
+        """Normalize one span.
+
+        Args:
+            span: The protobuf span.
+            resource: Its decoded resource.
+
+        Returns:
+            The usage event of a model call (``feature`` is ``""`` when no feature attribute was found, for the
+            caller to fill from the root span), or why the span was skipped.
+
+        Raises:
+            SpanRejected: the span is a model call but its data is unusable.
+        """
+        wanted = self._wanted
+        found: dict[str, AnyValue] = {}
+        genai = False
+        for kv in span.attributes:
+            key = kv.key
+            marker = wanted.get(key)
+            if marker is not None:
+                found[key] = kv.value
+                genai = genai or marker
+        if not genai:
+            return Skipped.NON_GENAI
+
+        decoders = self._decoders
+        attrs: Attributes = {key: decoders[key](value) for key, value in found.items()}
+        request_model = _first_text(attrs, REQUEST_MODEL_KEYS)
+        response_model = _first_text(attrs, RESPONSE_MODEL_KEYS)
+        is_call, operation = classify_operation(
+            operation=_text(attrs.get(OPERATION_KEY)),
+            span_name=span.name,
+            request_type=_text(attrs.get(REQUEST_TYPE_KEY)),
+            openinference_kind=_text(attrs.get(OPENINFERENCE_KIND_KEY)),
+            traceloop_kind=_text(attrs.get(TRACELOOP_KIND_KEY)),
+            has_tokens=not _TOKEN_KEY_SET.isdisjoint(attrs),
+            has_model=request_model is not None or response_model is not None,
+        )
+        if not is_call:
+            return Skipped.NOT_MODEL_CALL
+        return self._event(span, resource, attrs, operation, request_model, response_model)
+
+    def _event(
+        self,
+        span: Span,
+        resource: ResourceInfo,
+        attrs: Attributes,
+        operation: str | None,
+        request_model: str | None,
+        response_model: str | None,
+    ) -> UsageEvent:
+        config = self._config
+        trace_id = span.trace_id
+        span_id = span.span_id
+        if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
+            raise SpanRejected("span has an invalid trace_id (must be 16 bytes, not all zero)")
+        if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
+            raise SpanRejected("span has an invalid span_id (must be 8 bytes, not all zero)")
+        start_ns = span.start_time_unix_nano
+        if not start_ns:
+            raise SpanRejected("span has no start_time_unix_nano")
+        if request_model is None and response_model is None:
+            raise SpanRejected("model call names no model (gen_ai.request.model or gen_ai.response.model)")
+
+        customer = _lookup(attrs, resource.attributes, config.customer_keys)
+        if customer is None:
+            if config.strict_customer:
+                raise SpanRejected("span has no customer (strict mode)")
+            customer = UNATTRIBUTED
+
+        provider = normalize_provider(_first_text(attrs, PROVIDER_KEYS) or "")
+        sdk_name = _text(attrs.get(SDK_NAME_KEY)) or resource.sdk_name
+        counts = resolve_tokens(
+            attrs,
+            input_excludes_cache=provider == "anthropic" and sdk_name in _ANTHROPIC_EXCLUSIVE_SDKS,
+            embeddings=operation == "embeddings",
+        )
+        extra: dict[str, str] = {}
+        estimated = False
+        status = UsageStatus.UNPRICED
+        if counts is None and not config.strict_token_counts:
+            counts = self._estimate(span)
+            if counts is not None:
+                estimated = True
+                extra[ESTIMATOR_ATTRIBUTE] = self.token_counter.name
+        if counts is None:
+            counts = TokenCounts(input=0, output=0)
+            status = UsageStatus.MISSING_USAGE
+
+        reported_cost: Decimal | None = None
+        reported_source: str | None = None
+        for key in COST_KEYS:
+            value = attrs.get(key)
+            if value is None:
+                continue
+            reported_cost = _cost(value)
+            if reported_cost is not None:
+                reported_source = key
+                break
+            extra.setdefault(INVALID_COST_ATTRIBUTE, key)
+
+        return UsageEvent(
+            time=_EPOCH + timedelta(0, 0, start_ns // 1000),  # positional: twice as fast as microseconds=
+            event_id=span_event_id(trace_id, span_id),
+            customer_id=customer,
+            feature=_lookup(attrs, resource.attributes, config.feature_keys) or "",
+            provider=provider,
+            request_model=request_model,
+            response_model=response_model,
+            operation=operation,
+            trace_id=trace_id,
+            span_id=span_id,
+            service=resource.service,
+            environment=_lookup(attrs, resource.attributes, config.environment_keys),
+            input_tokens=counts.input,
+            cache_read_tokens=counts.cache_read,
+            cache_write_tokens=counts.cache_write,
+            output_tokens=counts.output,
+            reasoning_tokens=counts.reasoning,
+            tokens_estimated=estimated,
+            status=status,
+            reported_cost=reported_cost,
+            reported_cost_source=reported_source,
+            attributes=extra,
+        )
+
+    def _estimate(self, span: Span) -> TokenCounts | None:
+        text = message_text(span)
+        if not text.input and not text.output:
+            return None
+        counter = self.token_counter
+        factor = self._config.token_estimate_factor
+        return TokenCounts(
+            input=estimate_tokens(text.input, counter, factor),
+            output=estimate_tokens(text.output, counter, factor),
+        )

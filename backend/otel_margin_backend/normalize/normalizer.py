@@ -1,0 +1,120 @@
+"""The normalization stage: a decoded OTLP trace request in, one ``UsageEvent`` per model call out.
+
+Pure (no I/O, no clock, no logging per span): the same request always gives the same result, so redelivery is
+harmless downstream. A bad span is rejected alone and counted with its reason; the rest of the request goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
+
+from otel_margin_backend.normalize.config import NormalizeConfig
+from otel_margin_backend.normalize.estimate import TokenCounter
+from otel_margin_backend.normalize.genai import ResourceInfo, Skipped, SpanNormalizer
+from otel_margin_backend.normalize.result import NormalizeResult, SpanRejected
+from otel_margin_backend.pipeline.events import NO_FEATURE, UNATTRIBUTED, UsageEvent, UsageStatus
+
+__all__ = ["Normalizer"]
+
+_NO_PARENT = bytes(8)
+"""Some exporters send an all-zero parent id instead of none: both mean a root span."""
+_PARENT_IS_REMOTE = 0x300
+"""SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK: the parent lives in another process."""
+
+
+class Normalizer:
+    """Normalizes OTLP trace requests under one configuration. Thread-safe; build one and reuse it."""
+
+    def __init__(self, config: NormalizeConfig | None = None, *, token_counter: TokenCounter | None = None) -> None:
+        """Prepare the stage.
+
+        Args:
+            config: Stage configuration; default ``NormalizeConfig()``.
+            token_counter: Tokenizer for estimates; default tiktoken ``o200k_base`` if available offline, else
+                four characters per token (see ``estimate.py``).
+        """
+        self.config = config if config is not None else NormalizeConfig()
+        self._spans = SpanNormalizer(self.config, token_counter)
+
+    def normalize(self, data: ExportTraceServiceRequest | Sequence[ResourceSpans]) -> NormalizeResult:
+        """Turn every model-call span of a request into a usage event.
+
+        Args:
+            data: A decoded ``ExportTraceServiceRequest``, or its ``resource_spans``.
+
+        Returns:
+            The events (``status`` ``unpriced``, or ``missing_usage`` when no token count could be had) and an
+            account of every span that gave none: rejected with a reason, or ignored as non-GenAI or not a model
+            call.
+        """
+        resource_spans = data.resource_spans if isinstance(data, ExportTraceServiceRequest) else data
+        result = NormalizeResult()
+        events = result.events
+        without_feature: list[tuple[UsageEvent, Span]] = []
+        span_normalizer = self._spans
+        for group in resource_spans:
+            resource = ResourceInfo.from_proto(group.resource)
+            for scope in group.scope_spans:
+                for span in scope.spans:
+                    try:
+                        outcome = span_normalizer.normalize(span, resource)
+                    except SpanRejected as rejection:
+                        result.reject(str(rejection))
+                        continue
+                    if outcome is Skipped.NON_GENAI:
+                        result.ignored_non_genai += 1
+                        continue
+                    if outcome is Skipped.NOT_MODEL_CALL:
+                        result.ignored_non_model_call += 1
+                        continue
+                    event = outcome
+                    if event.customer_id == UNATTRIBUTED:
+                        result.unattributed += 1
+                    if event.tokens_estimated:
+                        result.estimated += 1
+                    elif event.status is UsageStatus.MISSING_USAGE:
+                        result.missing_usage += 1
+                    if not event.feature:
+                        without_feature.append((event, span))
+                    events.append(event)
+        if without_feature:
+            _features_from_root_spans(resource_spans, without_feature)
+        return result
+
+
+def _features_from_root_spans(resource_spans: Sequence[ResourceSpans], pending: list[tuple[UsageEvent, Span]]) -> None:
+    """Name each pending event's feature after its trace's root span, else after its service's local root span.
+
+    The root is the parentless span of the same trace in this request. When the root was exported elsewhere (by
+    another service, or in another batch), the local root is the nearest ancestor in this request whose parent is
+    flagged remote: the service's entry span. If neither is here, the feature is ``(none)``.
+    """
+    roots: dict[bytes, str] = {}
+    for group in resource_spans:
+        for scope in group.scope_spans:
+            for span in scope.spans:
+                if not span.parent_span_id or span.parent_span_id == _NO_PARENT:
+                    roots.setdefault(span.trace_id, span.name)
+    by_id: dict[bytes, Span] | None = None
+    for event, span in pending:
+        name = roots.get(span.trace_id)
+        if name is None:
+            if by_id is None:
+                by_id = {s.trace_id + s.span_id: s for g in resource_spans for sc in g.scope_spans for s in sc.spans}
+            name = _local_root_name(span, by_id)
+        event.feature = name or NO_FEATURE
+
+
+def _local_root_name(span: Span, by_id: dict[bytes, Span]) -> str | None:
+    current = span
+    for _ in range(len(by_id) + 1):
+        if current.flags & _PARENT_IS_REMOTE == _PARENT_IS_REMOTE:
+            return current.name
+        parent = by_id.get(current.trace_id + current.parent_span_id)
+        if parent is None:
+            return None
+        current = parent
+    return None

@@ -1,0 +1,39 @@
+"""The seam between receivers and the rest of the pipeline.
+
+Receivers decode their protocol and call one of the two methods; they never see normalization,
+pricing or storage. (The Collector's ``consumer.Traces`` is the model.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from otel_margin_backend.pipeline.events import UsageEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What a receiver tells its client about a request whose valid part is durable."""
+
+    stored: int
+    """Usage events made durable (including redelivered ones, which are stored once)."""
+    rejected: int = 0
+    """Items refused for bad data; reported as OTLP partial success."""
+    message: str = ""
+    """Why items were rejected (human-readable, one line); empty when none were."""
+
+
+class UsageConsumer(Protocol):
+    """Takes decoded input, returns once everything valid in it is durable.
+
+    Both methods raise ``RetryableError`` when the store cannot take the events now, and
+    ``PermanentError`` when the input as a whole is unusable.
+    """
+
+    async def consume_traces(self, request: ExportTraceServiceRequest) -> Accepted: ...
+
+    async def consume_events(self, events: Sequence[UsageEvent]) -> Accepted: ...

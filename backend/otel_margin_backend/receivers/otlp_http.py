@@ -1,0 +1,64 @@
+"""OTLP/HTTP receiver: ``POST /v1/traces`` with protobuf or JSON bodies, gzip or not.
+
+Answers per the OTLP spec: 200 with ``ExportTraceServiceResponse`` (``partial_success`` set only
+when spans were rejected), 400 / 401 / 413 / 415 with a ``google.rpc.Status`` body in the
+request's encoding, 503 with ``Retry-After`` when the store cannot take the spans now.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from otel_margin_backend.pipeline.consumer import UsageConsumer
+from otel_margin_backend.receivers._codec import JSON, decode_request, decompress, encode_response, encode_status
+from otel_margin_backend.receivers._codec import media_type as parse_media_type
+from otel_margin_backend.receivers._status import TooLarge, classify
+from otel_margin_backend.receivers.auth import TokenCheck
+
+MAX_BODY_BYTES = 20 * 1_048_576
+"""The OTLP-recommended 20 MiB limit, applied after decompression."""
+
+
+async def read_body(request: Request, limit_bytes: int) -> bytes:
+    """The raw body, refusing to buffer more than the limit (plus slack for gzip's framing)."""
+    cap = limit_bytes + 65_536
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise TooLarge(f"request body is over the {limit_bytes // 1_048_576} MiB limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise TooLarge(f"request body is over the {limit_bytes // 1_048_576} MiB limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def error_response(exc: BaseException, kind: str) -> Response:
+    failure = classify(exc)
+    headers = {"Retry-After": str(round(failure.retry_after_s))} if failure.retry_after_s is not None else None
+    return Response(encode_status(failure.status_proto(), kind), failure.http_status, headers, media_type=kind)
+
+
+def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int = MAX_BODY_BYTES) -> list[Route]:
+    async def export_traces(request: Request) -> Response:
+        kind = JSON
+        try:
+            kind = parse_media_type(request.headers.get("content-type"))
+            tokens.check(request.headers.get("authorization"))
+            raw = await read_body(request, max_body_bytes)
+            body = decompress(raw, request.headers.get("content-encoding"), max_body_bytes)
+            accepted = await consumer.consume_traces(decode_request(body, kind))
+        except Exception as exc:  # every failure becomes an OTLP answer; classify() logs the unexpected
+            return error_response(exc, kind)
+        response = ExportTraceServiceResponse()
+        if accepted.rejected:
+            response.partial_success.rejected_spans = accepted.rejected
+            response.partial_success.error_message = accepted.message
+        return Response(encode_response(response, kind), media_type=kind)
+
+    return [Route("/v1/traces", export_traces, methods=["POST"])]

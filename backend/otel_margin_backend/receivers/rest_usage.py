@@ -1,0 +1,154 @@
+"""REST usage receiver: ``POST /v1/usage`` for apps that do not run OpenTelemetry.
+
+Accepts the payload users of MarginDash-style APIs already send, one event or a list:
+
+    {"customer_id": "acct_1", "model_name": "gpt-4o", "prompt_tokens": 1200, "completion_tokens": 300,
+     "request_id": "req_8f2", "timestamp": "2026-11-03T10:15:00Z",
+     "feature": "summarize", "provider": "openai", "cached_tokens": 1000, "reasoning_tokens": 0}
+
+Token semantics are OpenAI's: ``prompt_tokens`` includes cached (and cache-write) tokens,
+``completion_tokens`` includes reasoning tokens. Idempotent by ``request_id``: a retried event is
+stored once. ``timestamp`` (ISO 8601 or Unix seconds) is the time of the model call; it is
+required so that a retry is recognized and the call is priced at the price then in force.
+
+Answers 200 with ``{"accepted": n, "rejected": [...]}`` when at least one event was valid (the
+valid ones are stored), 400 with the same body when none was.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from otel_margin_backend.normalize.provider import normalize_provider
+from otel_margin_backend.pipeline.consumer import UsageConsumer
+from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.pipeline.events import NO_FEATURE, UsageEvent, UsageStatus, request_event_id
+from otel_margin_backend.receivers._codec import JSON, decompress, encode_status
+from otel_margin_backend.receivers._status import classify
+from otel_margin_backend.receivers.auth import TokenCheck
+from otel_margin_backend.receivers.otlp_http import MAX_BODY_BYTES, read_body
+
+MAX_TOKENS = 1_000_000_000
+"""Larger counts for one call are a bug upstream, not usage: refused."""
+
+Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS, strict=True)]
+Text = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class UsageIn(BaseModel):
+    """One usage event as REST clients send it."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    customer_id: Text
+    model_name: Text
+    request_id: Text
+    timestamp: datetime
+    prompt_tokens: Tokens
+    completion_tokens: Tokens
+    feature: Text | None = Field(default=None, validation_alias=AliasChoices("feature", "event_type"))
+    provider: Text | None = None
+    cached_tokens: Tokens = Field(default=0, validation_alias=AliasChoices("cached_tokens", "cache_read_tokens"))
+    cache_write_tokens: Tokens = Field(
+        default=0, validation_alias=AliasChoices("cache_write_tokens", "cache_creation_tokens")
+    )
+    reasoning_tokens: Tokens = 0
+    service: Text | None = None
+    environment: Text | None = None
+    cost: Decimal | None = Field(default=None, ge=0)
+    """What the provider billed for the call, if the client knows; kept beside our own price."""
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("timestamp needs a time zone (e.g. 2026-11-03T10:15:00Z)")
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _parts_fit(self) -> UsageIn:
+        if self.cached_tokens + self.cache_write_tokens > self.prompt_tokens:
+            raise ValueError("cached_tokens + cache_write_tokens exceed prompt_tokens (which include them)")
+        if self.reasoning_tokens > self.completion_tokens:
+            raise ValueError("reasoning_tokens exceed completion_tokens (which include them)")
+        return self
+
+    def to_event(self) -> UsageEvent:
+        return UsageEvent(
+            time=self.timestamp,
+            event_id=request_event_id(self.request_id),
+            request_id=self.request_id,
+            customer_id=self.customer_id,
+            feature=self.feature or NO_FEATURE,
+            provider=normalize_provider(self.provider) if self.provider else "",
+            request_model=self.model_name,
+            response_model=self.model_name,
+            operation="chat",
+            service=self.service,
+            environment=self.environment,
+            input_tokens=self.prompt_tokens,
+            cache_read_tokens=self.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            output_tokens=self.completion_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            status=UsageStatus.UNPRICED,
+            reported_cost=self.cost,
+            reported_cost_source="rest.cost" if self.cost is not None else None,
+        )
+
+
+def parse_events(payload: Any) -> tuple[list[UsageEvent], list[dict[str, object]]]:
+    """Valid events, and one ``{"index", "request_id", "error"}`` entry per invalid one."""
+    items = payload if isinstance(payload, list) else [payload]
+    events: list[UsageEvent] = []
+    rejected: list[dict[str, object]] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(UsageIn.model_validate(item).to_event())
+        except ValidationError as exc:
+            rejected.append({
+                "index": index,
+                "request_id": item.get("request_id") if isinstance(item, dict) else None,
+                "error": "; ".join(_describe(e) for e in exc.errors()),
+            })  # fmt: skip
+    return events, rejected
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int = MAX_BODY_BYTES) -> list[Route]:
+    async def post_usage(request: Request) -> Response:
+        try:
+            tokens.check(request.headers.get("authorization"))
+            if (request.headers.get("content-type") or JSON).split(";")[0].strip().lower() != JSON:
+                raise PermanentError("send usage as application/json")
+            raw = await read_body(request, max_body_bytes)
+            body = decompress(raw, request.headers.get("content-encoding"), max_body_bytes)
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise PermanentError(f"body is not valid JSON: {exc}") from None
+            if not isinstance(payload, dict | list) or payload == []:
+                raise PermanentError("send one usage object or a non-empty list of them")
+            events, rejected = parse_events(payload)
+            if events:
+                await consumer.consume_events(events)
+        except Exception as exc:  # every failure becomes a status; classify() logs the unexpected
+            failure = classify(exc)
+            headers = {"Retry-After": str(round(failure.retry_after_s))} if failure.retry_after_s else None
+            return Response(encode_status(failure.status_proto(), JSON), failure.http_status, headers, media_type=JSON)
+        return JSONResponse({"accepted": len(events), "rejected": rejected}, status_code=200 if events else 400)
+
+    return [Route("/v1/usage", post_usage, methods=["POST"])]
