@@ -2,6 +2,9 @@
 # Create .venv and install otel-margin with the versions pinned in requirements.lock.
 #   scripts/bootstrap.sh backend   the service and CLI (what `scripts/run.sh` needs)
 #   scripts/bootstrap.sh test      plus the test, lint and type-check tools
+#   scripts/bootstrap.sh genai-openai  .venv-genai-openai: the SDK with the official successor instrumentation
+#                                  (opentelemetry-instrumentation-genai-openai), whose opentelemetry-util-genai
+#                                  cannot share .venv with the legacy openai-v2 the main test venv carries
 # Package indexes come from the machine's own pip configuration; nothing here names one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,15 +15,27 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     echo "otel-margin needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2
     exit 1
 fi
-if [ ! -x .venv/bin/python ]; then
-    echo "==> creating .venv"
-    "$PYTHON" -m venv .venv
+venv=.venv
+[ "$extra" = genai-openai ] && venv=.venv-genai-openai
+if [ ! -x "$venv/bin/python" ]; then
+    echo "==> creating $venv"
+    "$PYTHON" -m venv "$venv"
 fi
 # uv installs the locked set in seconds; pip (which reads the machine's config) installs uv itself.
-if [ ! -x .venv/bin/uv ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
+if [ ! -x "$venv/bin/uv" ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check uv
 fi
-index="$(.venv/bin/python -m pip config get global.index-url 2>/dev/null || true)"
+index="$("$venv/bin/python" -m pip config get global.index-url 2>/dev/null || true)"
 if [ -n "$index" ]; then export UV_INDEX_URL="$index"; fi
+if [ "$extra" = genai-openai ]; then
+    echo "==> installing the SDK with opentelemetry-instrumentation-genai-openai into $venv"
+    # The locked versions, less the two that pin the legacy side of the util-genai split.
+    constraints="$(mktemp)"
+    grep -v -E '^(opentelemetry-util-genai|opentelemetry-instrumentation-openai-v2)==' requirements.lock > "$constraints"
+    "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -c "$constraints" \
+        -e ".[grpc]" openai opentelemetry-instrumentation-genai-openai==1.3b0 opentelemetry-util-genai==1.3b0 pytest
+    rm -f "$constraints"
+    exit 0
+fi
 echo "==> installing otel-margin[$extra] from requirements.lock"
-.venv/bin/uv pip install --quiet --python .venv/bin/python -c requirements.lock -e ".[$extra]"
+"$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -c requirements.lock -e ".[$extra]"

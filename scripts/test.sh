@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 bash scripts/bootstrap.sh test
+bash scripts/bootstrap.sh genai-openai
 
 echo "==> ruff"
 .venv/bin/ruff format --check .
