@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
+bash scripts/install-compose.sh
 bash scripts/bootstrap.sh test
 bash scripts/bootstrap.sh genai-openai
 

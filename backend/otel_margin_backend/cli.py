@@ -6,10 +6,13 @@ went wrong and what to check, never a traceback.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from otel_margin_backend import __version__, logs
+from otel_margin_backend.analytics.pnl import GroupBy
 from otel_margin_backend.pipeline.errors import OtelMarginError
 from otel_margin_backend.settings import ENV_PREFIX, Settings
 
@@ -43,8 +47,12 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def load_settings() -> Settings:
-    """Read the configuration, or exit with a message naming each bad variable."""
+def load_settings(*, quiet: bool = False) -> Settings:
+    """Read the configuration, or exit with a message naming each bad variable.
+
+    ``quiet``: for commands that run a backend only as a means (demo, replay), log warnings and errors only,
+    unless the user chose a level with OTEL_MARGIN_LOG_LEVEL.
+    """
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -52,7 +60,8 @@ def load_settings() -> Settings:
             name = ENV_PREFIX + "_".join(str(p) for p in problem["loc"]).upper()
             err.print(f"[bold red]error:[/] {name}: {problem['msg']}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    logs.configure(settings.log_level, settings.log_format)
+    level = "WARNING" if quiet and ENV_PREFIX + "LOG_LEVEL" not in os.environ else settings.log_level
+    logs.configure(level, settings.log_format)
     return settings
 
 
@@ -171,3 +180,112 @@ def retention(
         )
     else:
         console.print(f"Deleted {result.rows_deleted:,} usage_events rows older than {cutoff:%Y-%m-%d}.")
+
+
+@app.command()
+def pnl(
+    month: Annotated[str | None, typer.Option(help="Calendar month, e.g. 2026-11 (default: this month).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First day, e.g. 2026-11-01.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day (inclusive).")] = None,
+    by: Annotated[GroupBy, typer.Option(help="customer, feature, model, provider or organization.")] = "customer",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """Profit and loss: revenue, AI cost, margin and margin % for a month or a range."""
+    from otel_margin_backend.analytics import pnl as pnl_read
+    from otel_margin_backend.analytics import render
+    from otel_margin_backend.storage.database import Store
+
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
+    settings = load_settings()
+    with _user_errors():
+        span = pnl_read.period(month=month, start=start, end=end)
+        with Store(settings) as store, store.connection() as conn:
+            rows = pnl_read.read_pnl(conn, span, by)
+            total = pnl_read.read_pnl(conn, span, "organization")
+            quality = pnl_read.read_quality(conn, span)
+            now = datetime.now(UTC)
+            projection = [p for p in pnl_read.read_projection(conn, now) if p.key == "organization"]
+    if fmt == "json":
+        console.print_json(render.to_json(rows, period=span.label, by=by,
+                                          organization=[pnl_read.as_json(t) for t in total],
+                                          data_quality=pnl_read.as_json(quality)))  # fmt: skip
+        return
+    if fmt == "csv":
+        console.out(render.to_csv(rows), end="")
+        return
+    if not rows:
+        console.print(f"No usage or revenue for {span.label}.")
+        return
+    console.print(render.pnl_table(rows, by=by, title=f"P&L {span.label} by {by}"))
+    if by != "organization" and total:
+        console.print(render.pnl_table(total, by="organization", title="Organization"))
+    console.print(render.quality_line(quality))
+    if projection and span.start <= now < span.end:
+        console.print(render.projection_line(projection[0]))
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(min=1, max=90, help="Days of traffic to simulate.")] = 30,
+    backend_url: Annotated[
+        str | None, typer.Option(help="A running backend's HTTP URL (default: start one here).")
+    ] = None,
+    otlp_endpoint: Annotated[
+        str | None, typer.Option(help="OTLP/HTTP endpoint for spans (default: the backend).")
+    ] = None,
+    serve: Annotated[bool, typer.Option(help="Keep the local backend serving afterwards.")] = True,
+) -> None:
+    """A month of a sample app's AI calls through the real pipeline; prints the P&L, budget alerts and savings."""
+    from otel_margin_backend.demo.run import DemoOptions, run_demo
+
+    settings = load_settings(quiet=True)
+    options = DemoOptions(days=days, backend_url=backend_url, otlp_endpoint=otlp_endpoint, serve=serve)
+    with _user_errors():
+        run_demo(settings, options, console)
+
+
+@app.command()
+def replay(
+    samples: Annotated[Path, typer.Argument(help="JSONL file, one usage event per line (the POST /v1/usage shape).")],
+) -> None:
+    """Price recorded usage events through a throwaway backend and compare with the simulator's cost."""
+    from otel_margin_backend.analytics.render import money
+    from otel_margin_backend.demo.replay import replay as run_replay
+
+    settings = load_settings(quiet=True)
+    with _user_errors():
+        rows = run_replay(samples, settings)
+    table = Table("request id", "model", "tokens in / out", "status", "cost (pipeline)", "cost (simulator)", "",
+                  title=f"Replay of {samples}")  # fmt: skip
+    for row in rows:
+        table.add_row(row.request_id, f"{row.provider}/{row.model}" if row.provider else row.model,
+                      f"{row.input_tokens:,} / {row.output_tokens:,}", row.status, _exact(row.cost),
+                      _exact(row.simulated), "[green]✓[/]" if row.agrees else "[red]✗[/]")  # fmt: skip
+    console.print(table)
+    disagree = sum(not r.agrees for r in rows)
+    total = sum((r.cost for r in rows if r.cost is not None), Decimal(0))
+    console.print(f"{len(rows)} events, total {money(total)}; " + (
+        "pipeline and simulator agree on every event." if not disagree
+        else f"[red]{disagree} event(s) differ[/] (unpriced models show as —)."))  # fmt: skip
+    if disagree:
+        raise typer.Exit(1)
+
+
+def _exact(value: Decimal | None) -> str:
+    return "—" if value is None else f"${value}"
+
+
+# Command groups of the components, registered after the helpers above that their modules use.
+from otel_margin_backend.budgets.cli import budgets_app  # noqa: E402
+
+app.add_typer(budgets_app, name="budgets")
+from otel_margin_backend.revenue.cli import customers_app, fx_app, revenue_app, stripe_app  # noqa: E402
+from otel_margin_backend.simulator.cli import simulate  # noqa: E402
+
+app.command()(simulate)
+
+app.add_typer(customers_app, name="customers")
+app.add_typer(stripe_app, name="stripe")
+app.add_typer(revenue_app, name="revenue")
+app.add_typer(fx_app, name="fx")

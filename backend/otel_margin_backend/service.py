@@ -12,19 +12,32 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
 from otel_margin_backend.api.app import create_app
+from otel_margin_backend.budgets.evaluation import run_evaluations
+from otel_margin_backend.budgets.routes import routes as budget_routes
 from otel_margin_backend.normalize import Normalizer
 from otel_margin_backend.pipeline.batcher import Batcher
 from otel_margin_backend.pipeline.ingest import IngestPipeline
+from otel_margin_backend.pricing import CurrentPriceBook, build_book
 from otel_margin_backend.pricing import create as create_pricer
+from otel_margin_backend.pricing.quality import QualityTable
 from otel_margin_backend.receivers import otlp_grpc, otlp_http, rest_usage
 from otel_margin_backend.receivers.auth import TokenCheck, resolve_token
+from otel_margin_backend.revenue import prepare as prepare_revenue
+from otel_margin_backend.revenue.routes import routes as revenue_routes
+from otel_margin_backend.revenue.stripe_api import create_api as create_stripe_api
 from otel_margin_backend.settings import Settings
+from otel_margin_backend.simulator import SimulatorConfig
+from otel_margin_backend.simulator import create as create_simulator
+from otel_margin_backend.simulator import routes as simulator_routes
+from otel_margin_backend.simulator.scheduler import Scheduler as SimulatorSchedule
 from otel_margin_backend.storage.database import AsyncConn, Store, server_info
 from otel_margin_backend.storage.migrator import migrate
 from otel_margin_backend.storage.writer import UsageWriter
@@ -32,6 +45,7 @@ from otel_margin_backend.storage.writer import UsageWriter
 log = logging.getLogger(__name__)
 
 GRPC_GRACE_S = 5.0
+T = TypeVar("T")
 
 
 def prepare(store: Store) -> None:
@@ -40,6 +54,7 @@ def prepare(store: Store) -> None:
     password = settings.reader_password.get_secret_value() if settings.reader_password else None
     with store.connection() as conn:
         applied = migrate(conn, reader_role=settings.reader_role, reader_password=password)
+        prepare_revenue(conn, settings.revenue_config())
         info = server_info(conn)
     log.info(
         "database ready",
@@ -81,16 +96,28 @@ class Backend:
             max_wait_s=settings.batch_max_wait_ms / 1000,
             max_pending_events=settings.max_pending_events,
         )
-        self.pipeline = IngestPipeline(
-            Normalizer(settings.normalize_config()), create_pricer(settings.pricing_config()), self.batcher
-        )
+        pricing = settings.pricing_config()
+        pricer = create_pricer(pricing)
+        self.pipeline = IngestPipeline(Normalizer(settings.normalize_config()), pricer, self.batcher)
+        # The simulator prices with the same live book, so a synced price version applies to its next run.
+        live = pricer if isinstance(pricer, CurrentPriceBook) else build_book(pricing)
+        self.simulator = create_simulator(SimulatorConfig(), live, QualityTable.load(pricing.quality_file))
+        self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
         tokens = TokenCheck(resolve_token(settings))
+        revenue = settings.revenue_config()
+        self.stripe_api = create_stripe_api(revenue)  # None without an API key
         self.grpc, self.grpc_port = otlp_grpc.create_server(
             self.pipeline, tokens, host=settings.grpc_host, port=settings.grpc_port
         )
         app = create_app(
             self.pool,
-            routes=[*otlp_http.routes(self.pipeline, tokens), *rest_usage.routes(self.pipeline, tokens)],
+            routes=[
+                *otlp_http.routes(self.pipeline, tokens),
+                *rest_usage.routes(self.pipeline, tokens),
+                *budget_routes(self.pool, tokens),
+                *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api),
+                *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
+            ],
             stats=self.pipeline.stats,
         )
         self.http = _HttpServer(
@@ -99,6 +126,7 @@ class Backend:
             )
         )
         self._http_task: asyncio.Task[None] | None = None
+        self._budgets_task: asyncio.Task[None] | None = None
 
     @property
     def http_port(self) -> int:
@@ -108,7 +136,12 @@ class Backend:
 
     async def start(self) -> None:
         await self.pool.open()
+        await self.simulator_schedule.start()
         await self.batcher.start()
+        budgets = self.settings.budgets_config()
+        self._budgets_task = asyncio.create_task(
+            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook), name="budgets"
+        )
         await self.grpc.start()
         self._http_task = asyncio.create_task(self.http.serve(), name="http")
         while not self.http.started:
@@ -134,8 +167,17 @@ class Backend:
             await self._http_task
             self._http_task = None
         await self.grpc.stop(GRPC_GRACE_S)
+        if self._budgets_task is not None:
+            # Cancelling lets a webhook POST in flight finish and be recorded (never sent twice after a restart).
+            self._budgets_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._budgets_task
+            self._budgets_task = None
         await self.batcher.shutdown()
+        await self.simulator_schedule.shutdown()
         await self.pool.close()
+        if self.stripe_api is not None:
+            self.stripe_api.close()
 
 
 async def run(store: Store) -> None:
@@ -150,6 +192,63 @@ async def run(store: Store) -> None:
     finally:
         await backend.stop()
         log.info("stopped", extra=backend.pipeline.stats.as_dict())
+
+
+class BackgroundBackend:
+    """``Backend`` on an event loop of its own thread, for callers that are not async (the demo, tests).
+
+    ``start`` returns once both servers listen; ``stop`` drains and joins.
+    """
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.backend: Backend | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="otel-margin-backend", daemon=True)
+
+    def call(self, coro: Coroutine[Any, Any, T], *, timeout_s: float = 60) -> T:
+        """Run ``coro`` on the backend's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout_s)
+
+    def start(self) -> BackgroundBackend:
+        self._thread.start()
+
+        async def make() -> Backend:
+            backend = Backend(self.settings, self.database_url)
+            await backend.start()
+            return backend
+
+        self.backend = self.call(make())
+        return self
+
+    @property
+    def running(self) -> Backend:
+        if self.backend is None:
+            raise RuntimeError("the backend is not running")
+        return self.backend
+
+    @property
+    def http_port(self) -> int:
+        return self.running.http_port
+
+    @property
+    def grpc_port(self) -> int:
+        return self.running.grpc_port
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def stop(self) -> None:
+        """Drain and stop the backend, then the loop. Safe to call twice."""
+        if self.backend is not None:
+            self.call(self.backend.stop())
+            self.backend = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._loop.close()
 
 
 def serve(settings: Settings) -> None:

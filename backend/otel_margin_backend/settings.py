@@ -14,10 +14,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from otel_margin_backend.budgets.config import BudgetsConfig, WebhookConfig, check_http_url
 from otel_margin_backend.normalize.config import DEFAULT_CUSTOMER_KEYS, DEFAULT_FEATURE_KEYS, NormalizeConfig
 from otel_margin_backend.pricing.config import PricingConfig
+from otel_margin_backend.revenue.config import RevenueSettings
 
 ENV_PREFIX = "OTEL_MARGIN_"
 
@@ -34,8 +36,8 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class Settings(BaseSettings):
-    """The backend's configuration."""
+class Settings(RevenueSettings):
+    """The backend's configuration (the revenue keys, Stripe's among them, come from ``RevenueSettings``)."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
@@ -90,6 +92,13 @@ class Settings(BaseSettings):
     """Your price overrides YAML (discounts, custom models, aliases). Default: none."""
     azure_deployments: dict[str, str] = Field(default_factory=dict)
     """Azure OpenAI deployment name → model, as JSON, e.g. {"prod-chat": "gpt-4o"}. Default: {}."""
+    alert_webhook_url: SecretStr | None = None
+    """Where budget alerts are POSTed: one JSON per threshold crossing and per resolution, retried until delivered.
+    Secret (chat webhooks carry a token in the URL). Default: none (alerts are recorded and queued)."""
+    budget_evaluate_interval_s: float = Field(default=60.0, gt=0)
+    """How often ``serve`` evaluates budgets (thresholds crossed or resolved). Default: 60 s."""
+    grafana_url: str | None = None
+    """Grafana's base URL, used to link dashboards (budget alert payloads). Default: none."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level. Default: INFO."""
     log_format: Literal["json", "console"] = "json"
@@ -114,6 +123,18 @@ class Settings(BaseSettings):
     def _split(cls, value: object) -> object:
         return tuple(k.strip() for k in value.split(",") if k.strip()) if isinstance(value, str) else value
 
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_http_url(value.get_secret_value())
+        return value
+
+    @field_validator("grafana_url")
+    @classmethod
+    def _grafana_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -137,6 +158,13 @@ class Settings(BaseSettings):
     def pricing_config(self) -> PricingConfig:
         """The pricing stage's config."""
         return PricingConfig(overrides_file=self.price_overrides_file, azure_deployments=self.azure_deployments)
+
+    def budgets_config(self) -> BudgetsConfig:
+        """The budgets component's config (evaluation schedule and alert webhook)."""
+        webhook = None
+        if self.alert_webhook_url is not None:
+            webhook = WebhookConfig(url=self.alert_webhook_url.get_secret_value(), dashboard_url=self.grafana_url)
+        return BudgetsConfig(evaluate_interval_s=self.budget_evaluate_interval_s, webhook=webhook)
 
     def effective(self) -> dict[str, str]:
         """Every setting with secrets masked, for ``doctor`` and the startup log."""

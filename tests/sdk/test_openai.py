@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.sdk.instrumentors import LEGACY_V2, OPENLLMETRY, SUCCESSOR, installed
-from tests.sdk.openai_stub import OpenAIStub
+from otel_margin_backend.demo.openai_stub import OpenAIStub
 from tests.sdk.scripts import run_python
 
 ROOT = Path(__file__).resolve().parents[2]

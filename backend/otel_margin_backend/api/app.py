@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from otel_margin_backend.api import health
+from otel_margin_backend.api import health, pnl
 from otel_margin_backend.pipeline.ingest import IngestStats
 from otel_margin_backend.storage.database import AsyncConn
 
@@ -23,6 +23,6 @@ def create_app(
     async def get_stats(request: Request) -> JSONResponse:
         return JSONResponse((stats or IngestStats()).as_dict())
 
-    app = Starlette(routes=[*health.routes, Route("/v1/stats", get_stats), *routes])
+    app = Starlette(routes=[*health.routes, Route("/v1/stats", get_stats), *pnl.routes(pool), *routes])
     app.state.pool = pool
     return app

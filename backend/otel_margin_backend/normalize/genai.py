@@ -48,12 +48,22 @@ from otel_margin_backend.normalize.tokens import TokenCounts, resolve_tokens
 from otel_margin_backend.normalize.types import Attributes, AttrValue
 from otel_margin_backend.pipeline.events import UNATTRIBUTED, UsageEvent, UsageStatus, span_event_id
 
-__all__ = ["ESTIMATOR_ATTRIBUTE", "ResourceInfo", "Skipped", "SpanNormalizer"]
+__all__ = ["ESTIMATOR_ATTRIBUTE", "PRICING_KEYS", "ResourceInfo", "Skipped", "SpanNormalizer"]
 
 ESTIMATOR_ATTRIBUTE = "otel_margin.token_estimator"
 """Event attribute naming the tokenizer behind an estimate (``o200k_base`` or ``chars/4``)."""
 INVALID_COST_ATTRIBUTE = "otel_margin.invalid_reported_cost"
 """Event attribute naming a cost attribute that was present but not a finite, non-negative number."""
+PRICING_KEYS = (
+    "server.address",
+    "openai.request.service_tier",
+    "openai.response.service_tier",
+    "gen_ai.openai.request.service_tier",
+    "gen_ai.openai.response.service_tier",
+    "otel_margin.processing",
+)
+"""Span attributes the price book reads (API host, service tier, batch), copied into ``UsageEvent.attributes``
+when present. They never make a span GenAI on their own."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO_TRACE_ID = bytes(16)
@@ -137,7 +147,9 @@ class SpanNormalizer:
         """
         self._config = config
         self._token_counter = token_counter
-        wanted = dict.fromkeys((*config.customer_keys, *config.feature_keys, *config.environment_keys), False)
+        wanted = dict.fromkeys(
+            (*config.customer_keys, *config.feature_keys, *config.environment_keys, *PRICING_KEYS), False
+        )
         wanted[SDK_NAME_KEY] = False
         wanted.update(dict.fromkeys(GENAI_KEYS, True))
         self._wanted: dict[str, bool] = wanted
@@ -254,6 +266,12 @@ class SpanNormalizer:
                 reported_source = key
                 break
             extra.setdefault(INVALID_COST_ATTRIBUTE, key)
+        for key in PRICING_KEYS:
+            value = attrs.get(key)
+            if value is not None:
+                text = _text(value)
+                if text is not None:
+                    extra[key] = text
 
         return UsageEvent(
             time=_EPOCH + timedelta(0, 0, start_ns // 1000),  # positional: twice as fast as microseconds=

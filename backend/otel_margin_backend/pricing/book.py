@@ -148,6 +148,11 @@ class PriceBook:
         return self._override_version
 
     @property
+    def overrides(self) -> Overrides | None:
+        """The overrides this book applies (read-only use), or None."""
+        return self._overrides
+
+    @property
     def providers(self) -> tuple[Provider, ...]:
         """The genai-prices providers of this snapshot (read-only use)."""
         return self._data.providers

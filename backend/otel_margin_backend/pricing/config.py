@@ -1,16 +1,21 @@
-"""Configuration of the pricing stage: where the data and the user's files are, and name mappings.
+"""Configuration of the pricing stage: where the data and the user's files are, name mappings, and the sync.
 
-Defaults live here and only here. ``create()`` in ``__init__.py`` turns a config into a pricer.
+Defaults live here and only here. ``create()`` in ``__init__.py`` turns a config into a pricer;
+``PriceSyncJob`` (``scheduler.py``) reads the ``sync_*`` keys.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from genai_prices.update_prices import DEFAULT_UPDATE_URL
 from pydantic import BaseModel, ConfigDict, Field
 
 from otel_margin_backend.pricing.book import DEFAULT_CONTEXT_ATTRIBUTES
 from otel_margin_backend.pricing.resolve import DEFAULT_CACHE_SIZE
+
+DEFAULT_SYNC_SOURCE = DEFAULT_UPDATE_URL
+"""genai-prices' public data (v2 ``data.json``), the URL its own ``UpdatePrices`` fetches."""
 
 
 class PricingConfig(BaseModel):
@@ -37,3 +42,15 @@ class PricingConfig(BaseModel):
     their ``gen_ai.openai.*`` forms); ``processing`` from ``otel_margin.processing``."""
     cache_size: int = Field(default=DEFAULT_CACHE_SIZE, ge=16)
     """Most distinct (provider, model) names whose resolution is remembered. Default: 10000."""
+    sync_source: str = Field(default=DEFAULT_SYNC_SOURCE, min_length=1)
+    """Where the daily sync fetches genai-prices data: an http(s) URL or a file path. Default: genai-prices'
+    public data URL (``https://raw.githubusercontent.com/pydantic/genai-prices/refs/heads/main/prices/new_data/v2/data.json``)."""
+    sync_interval_s: float = Field(default=86_400.0, ge=0)
+    """Seconds between syncs inside ``serve``. Default: 86400 (daily); 0 turns the daily job off."""
+    sync_first_delay_s: float = Field(default=60.0, ge=0)
+    """Seconds after ``serve`` starts before the first sync. Default: 60."""
+    sync_timeout_s: float = Field(default=30.0, gt=0)
+    """HTTP timeout of one fetch. Default: 30 s."""
+    reload_interval_s: float = Field(default=300.0, gt=0)
+    """Seconds between checks for a version another process activated (``otel-margin prices sync``, another
+    replica), which ``serve`` then swaps in. Default: 300."""

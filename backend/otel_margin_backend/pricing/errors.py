@@ -1,10 +1,11 @@
-"""Errors of the pricing stage; all are startup or reload errors, never raised while pricing a span.
+"""Errors of the pricing stage; all are startup, reload or command errors, never raised while pricing a span.
 
 OtelMarginError                       (pipeline/errors.py)
 └── PricingError                      the price book cannot be built
     ├── PriceDataError                a genai-prices data file is unreadable or invalid
-    └── PricingFileError              a user YAML file (overrides, quality) is invalid
-                                      (every problem names the file and line)
+    ├── PricingFileError              a user YAML file (overrides, quality) is invalid
+    │                                 (every problem names the file and line)
+    └── PriceSyncError                a price sync failed (one line; the attempt is recorded as failed)
 """
 
 from __future__ import annotations
@@ -44,3 +45,7 @@ class PricingFileError(PricingError):
         self.problems = tuple(problems)
         lines = [f"{self.source}:{p.line}: {p.path + ': ' if p.path else ''}{p.message}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class PriceSyncError(PricingError):
+    """A sync could not fetch, validate or store new price data; the previous version stays in force."""

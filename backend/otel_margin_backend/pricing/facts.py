@@ -62,7 +62,7 @@ def model_facts(book: PriceBook, provider: str, model: str, *, quality: QualityT
     scores = quality.lookup(resolution.model_ref, model, resolution.model_id) if quality is not None else None
     if info is None:
         return ModelFacts(resolution, None, None, None, frozenset(), frozenset(), False, scores)
-    inputs, outputs = _priced_modalities(info)
+    inputs, outputs = priced_modalities(info)
     return ModelFacts(
         resolution=resolution,
         name=info.name,
@@ -85,7 +85,15 @@ def _model_info(book: PriceBook, resolution: Resolution) -> ModelInfo | None:
     return next((m for m in provider.models if m.id == resolution.model_id), None)
 
 
-def _priced_modalities(info: ModelInfo) -> tuple[frozenset[str], frozenset[str]]:
+def priced_modalities(info: ModelInfo) -> tuple[frozenset[str], frozenset[str]]:
+    """The input and output modalities a model's data prices on their own (any dated price or variant).
+
+    Args:
+        info: The genai-prices model record.
+
+    Returns:
+        (input modalities, output modalities), e.g. ``({"text", "audio"}, {"text"})``.
+    """
     price_sets = [info.prices] if isinstance(info.prices, ModelPrice) else [c.prices for c in info.prices]
     price_sets += [v.prices for v in info.price_variants or ()]
     inputs: set[str] = set()

@@ -1,6 +1,6 @@
 """The pricers the pipeline holds: the live price book that can be swapped, and the null pricer.
 
-``CurrentPriceBook`` is how a new data version reaches running code: the sync job (later) builds a
+``CurrentPriceBook`` is how a new data version reaches running code: the sync job (``scheduler.py``) builds a
 ``PriceBook`` from the fetched file off the hot path, then calls ``swap``. Swapping is one reference
 assignment, atomic under the GIL, so every call is priced wholly by one snapshot and no lock is
 taken per call.

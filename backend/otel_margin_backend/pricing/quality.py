@@ -104,6 +104,8 @@ class ModelScores:
     vendor: str
     model: str
     scores: Mapping[str, Score]
+    aliases: tuple[str, ...] = ()
+    """Other names of the model version, from every file that lists it."""
 
 
 class QualityTable:
@@ -118,6 +120,7 @@ class QualityTable:
         self.versions: tuple[str, ...] = tuple(c.version for c in configs)
         merged: dict[tuple[str, str], dict[str, Score]] = {}
         names_by_key: dict[tuple[str, str], tuple[str, str]] = {}
+        aliases: dict[tuple[str, str], dict[str, None]] = {}
         self._index: dict[str, tuple[str, str]] = {}
         for config in configs:
             self.benchmarks.update(config.benchmarks)
@@ -129,8 +132,14 @@ class QualityTable:
                     scores[s.benchmark] = Score(s.benchmark, s.value, s.source, s.as_of, s.checked, s.note)
                 for name in (entry.model, *entry.aliases):
                     self._index[names.model_key(name)] = key
+                aliases.setdefault(key, {}).update(dict.fromkeys(entry.aliases))
         self._models = {
-            key: ModelScores(vendor=names_by_key[key][0], model=names_by_key[key][1], scores=dict(scores))
+            key: ModelScores(
+                vendor=names_by_key[key][0],
+                model=names_by_key[key][1],
+                scores=dict(scores),
+                aliases=tuple(aliases.get(key, ())),
+            )
             for key, scores in merged.items()
         }
 

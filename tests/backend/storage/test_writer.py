@@ -26,10 +26,11 @@ SELECT coalesce(sum(calls), 0), coalesce(sum(input_tokens), 0), coalesce(sum(out
        coalesce(sum(cost), 0)
 FROM usage_hourly
 """
-# Every rollup group next to the sums of its raw rows; any difference is a row here.
+# Every rollup group next to the sums of its raw rows; any difference is a row here. {table} and {width}:
+# usage_hourly by '1 hour' (bucket), usage_daily by '1 day' (day).
 MISMATCHED_GROUPS = """
 WITH raw AS (
-    SELECT date_bin('1 hour', time, timestamptz '2000-01-01 00:00:00+00') AS bucket, customer_id, feature,
+    SELECT date_bin('{width}', time, timestamptz '2000-01-01 00:00:00+00') AS {key}, customer_id, feature,
            provider, model, count(*) AS calls, sum(input_tokens) AS input_tokens,
            sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
            sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens,
@@ -40,7 +41,7 @@ WITH raw AS (
            coalesce(sum(reported_cost), 0) AS reported_cost
     FROM usage_events GROUP BY 1, 2, 3, 4, 5
 )
-SELECT * FROM raw FULL JOIN usage_hourly h USING (bucket, customer_id, feature, provider, model)
+SELECT * FROM raw FULL JOIN {table} h USING ({key}, customer_id, feature, provider, model)
 WHERE h.calls IS DISTINCT FROM raw.calls OR h.input_tokens IS DISTINCT FROM raw.input_tokens
    OR h.cache_read_tokens IS DISTINCT FROM raw.cache_read_tokens
    OR h.cache_write_tokens IS DISTINCT FROM raw.cache_write_tokens
@@ -60,8 +61,12 @@ def totals(url: str) -> tuple[tuple[object, ...], tuple[object, ...]]:
 
 
 def mismatched(url: str) -> list[tuple[object, ...]]:
+    """Rollup groups (hourly and daily) that differ from the sums of their raw rows."""
+    out: list[tuple[object, ...]] = []
     with psycopg.connect(url) as conn:
-        return conn.execute(MISMATCHED_GROUPS).fetchall()
+        for table, width, key in (("usage_hourly", "1 hour", "bucket"), ("usage_daily", "1 day", "day")):
+            out += conn.execute(MISMATCHED_GROUPS.format(table=table, width=width, key=key).encode()).fetchall()
+    return out
 
 
 def batch(start: int, count: int, **kw: object) -> list[UsageEvent]:

@@ -1,18 +1,22 @@
 """A local HTTP server that answers like the OpenAI API, so the real ``openai`` client and instrumentations run.
 
+Used by ``otel-margin demo`` (usage derived from the request, like the real API) and by the tests (fixed usage).
+
 It serves ``POST /v1/chat/completions`` (plain, and streamed as server-sent events with the usage chunk last when
 ``stream_options.include_usage`` is set), ``POST /v1/embeddings`` (float or base64 vectors, as the client asks) and
-``POST /v1/responses`` (plain and streamed). Token counts are fixed per endpoint (``CHAT_USAGE`` and friends), so
-tests can assert exact values; cached and reasoning counts sit in OpenAI's ``*_tokens_details`` objects.
+``POST /v1/responses`` (plain and streamed). With ``fixed_usage`` (the default) token counts are fixed per
+endpoint (``CHAT_USAGE`` and friends), so tests can assert exact values; ``ContentUsage`` derives them from the
+request instead. Cached and reasoning counts sit in OpenAI's ``*_tokens_details`` objects.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,6 +52,63 @@ CREATED = 1_767_225_600  # 2026-01-01T00:00:00Z
 ANSWER = ["Margins ", "look ", "healthy."]
 
 
+Endpoint = str
+"""``chat``, ``responses`` or ``embeddings``."""
+UsageFn = Callable[[Endpoint, dict[str, Any], str], dict[str, Any]]
+"""(endpoint, request body, model) -> the ``usage`` object of the answer."""
+
+
+def fixed_usage(endpoint: Endpoint, body: dict[str, Any], model: str) -> dict[str, Any]:
+    """The same usage for every call to an endpoint (what the tests assert)."""
+    return {"chat": CHAT_USAGE, "responses": RESPONSES_USAGE, "embeddings": EMBEDDINGS_USAGE}[endpoint]
+
+
+class ContentUsage:
+    """Usage as the real API would report it, roughly: tokens from the request's text and limits.
+
+    Prompt tokens are the text's length / 4. Like OpenAI's prompt caching, a system prompt of 1024+ tokens that
+    was seen before is served from cache in 128-token blocks. Output is the request's token limit (64 without
+    one); o-series models spend half of it reasoning.
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, endpoint: Endpoint, body: dict[str, Any], model: str) -> dict[str, Any]:
+        if endpoint == "embeddings":
+            text = body.get("input", "")
+            tokens = _tokens(" ".join(text) if isinstance(text, list) else str(text))
+            return {"prompt_tokens": tokens, "total_tokens": tokens}
+        messages = body.get("messages") or [
+            {"role": "system", "content": body.get("instructions") or ""},
+            {"role": "user", "content": body.get("input", "")},
+        ]
+        system = "".join(str(m.get("content", "")) for m in messages if m.get("role") in ("system", "developer"))
+        prompt = _tokens("".join(str(m.get("content", "")) for m in messages))
+        with self._lock:
+            seen = system in self._seen
+            self._seen.add(system)
+        cached = (_tokens(system) // 128) * 128 if seen and _tokens(system) >= 1024 else 0
+        output = int(body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens") or 64)
+        reasoning = output // 2 if model.startswith(("o1", "o3", "o4")) else 0
+        if endpoint == "responses":
+            return {
+                "input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": output,
+                "output_tokens_details": {"reasoning_tokens": reasoning}, "total_tokens": prompt + output,
+            }  # fmt: skip
+        return {
+            "prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
+                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        }  # fmt: skip
+
+
+def _tokens(text: str) -> int:
+    return -(-len(text) // 4)
+
+
 @dataclass
 class Recorded:
     """One request the stub received."""
@@ -57,9 +118,9 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _chat_completion(model: str) -> dict[str, Any]:
+def _chat_completion(model: str, usage: dict[str, Any], n: int) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-stub1",
+        "id": f"chatcmpl-stub{n}",
         "object": "chat.completion",
         "created": CREATED,
         "model": model,
@@ -73,13 +134,13 @@ def _chat_completion(model: str) -> dict[str, Any]:
                 "finish_reason": "stop",
             }
         ],
-        "usage": CHAT_USAGE,
+        "usage": usage,
     }
 
 
-def _chat_chunks(model: str, include_usage: bool) -> Iterator[dict[str, Any]]:
+def _chat_chunks(model: str, include_usage: bool, usage_object: dict[str, Any], n: int) -> Iterator[dict[str, Any]]:
     base = {
-        "id": "chatcmpl-stub1",
+        "id": f"chatcmpl-stub{n}",
         "object": "chat.completion.chunk",
         "created": CREATED,
         "model": model,
@@ -94,19 +155,19 @@ def _chat_chunks(model: str, include_usage: bool) -> Iterator[dict[str, Any]]:
         yield {**base, "choices": [choice], **usage}
     yield {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}], **usage}
     if include_usage:
-        yield {**base, "choices": [], "usage": CHAT_USAGE}
+        yield {**base, "choices": [], "usage": usage_object}
 
 
-def _response(model: str, *, done: bool) -> dict[str, Any]:
+def _response(model: str, usage: dict[str, Any], n: int, *, done: bool) -> dict[str, Any]:
     message = {
         "type": "message",
-        "id": "msg_stub1",
+        "id": f"msg_stub{n}",
         "status": "completed",
         "role": "assistant",
         "content": [{"type": "output_text", "text": "".join(ANSWER), "annotations": [], "logprobs": []}],
     }
     return {
-        "id": "resp_stub1",
+        "id": f"resp_stub{n}",
         "object": "response",
         "created_at": CREATED,
         "status": "completed" if done else "in_progress",
@@ -128,23 +189,23 @@ def _response(model: str, *, done: bool) -> dict[str, Any]:
         "tools": [],
         "top_p": 1.0,
         "truncation": "disabled",
-        "usage": RESPONSES_USAGE if done else None,
+        "usage": usage if done else None,
         "user": None,
         "metadata": {},
     }
 
 
-def _response_events(model: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    yield "response.created", {"response": _response(model, done=False)}
+def _response_events(model: str, usage: dict[str, Any], n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield "response.created", {"response": _response(model, usage, n, done=False)}
     for piece in ANSWER:
         yield (
             "response.output_text.delta",
-            {"item_id": "msg_stub1", "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []},
+            {"item_id": f"msg_stub{n}", "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []},
         )
-    yield "response.completed", {"response": _response(model, done=True)}
+    yield "response.completed", {"response": _response(model, usage, n, done=True)}
 
 
-def _embeddings(model: str, encoding_format: str) -> dict[str, Any]:
+def _embeddings(model: str, encoding_format: str, usage: dict[str, Any]) -> dict[str, Any]:
     vector: Any = EMBEDDING
     if encoding_format == "base64":
         vector = base64.b64encode(struct.pack(f"<{len(EMBEDDING)}f", *EMBEDDING)).decode()
@@ -152,7 +213,7 @@ def _embeddings(model: str, encoding_format: str) -> dict[str, Any]:
         "object": "list",
         "data": [{"object": "embedding", "index": 0, "embedding": vector}],
         "model": model,
-        "usage": EMBEDDINGS_USAGE,
+        "usage": usage,
     }
 
 
@@ -186,26 +247,30 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         path = self.path.split("?", 1)[0]
-        self.server.requests.append(Recorded(path, body, {k.lower(): v for k, v in self.headers.items()}))
+        if self.server.record:
+            self.server.requests.append(Recorded(path, body, {k.lower(): v for k, v in self.headers.items()}))
         model = SNAPSHOTS.get(body.get("model", ""), body.get("model", ""))
+        usage = self.server.usage
+        n = next(self.server.ids)  # every answer has its own id, as the API's do
         if path == "/v1/chat/completions":
             if not body.get("stream"):
-                self._json(200, _chat_completion(model))
+                self._json(200, _chat_completion(model, usage("chat", body, model), n))
                 return
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks: list[tuple[str | None, dict[str, Any] | str]] = [
-                (None, chunk) for chunk in _chat_chunks(model, include_usage)
+                (None, chunk) for chunk in _chat_chunks(model, include_usage, usage("chat", body, model), n)
             ]
             self._events([*chunks, (None, "[DONE]")])
         elif path == "/v1/embeddings":
-            self._json(200, _embeddings(model, body.get("encoding_format", "float")))
+            self._json(200, _embeddings(model, body.get("encoding_format", "float"), usage("embeddings", body, model)))
         elif path == "/v1/responses":
+            answer = usage("responses", body, model)
             if not body.get("stream"):
-                self._json(200, _response(model, done=True))
+                self._json(200, _response(model, answer, n, done=True))
                 return
             events: list[tuple[str | None, dict[str, Any] | str]] = [
                 (event, {"type": event, "sequence_number": number, **data})
-                for number, (event, data) in enumerate(_response_events(model))
+                for number, (event, data) in enumerate(_response_events(model, answer, n))
             ]
             self._events(events)
         else:
@@ -216,14 +281,20 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     requests: list[Recorded]
+    usage: UsageFn
+    record: bool
+    ids: Iterator[int]
 
 
 class OpenAIStub:
     """The stub on 127.0.0.1 and a free port, serving from a background thread while the ``with`` block runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, usage: UsageFn = fixed_usage, *, record: bool = True) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.requests = []
+        self._server.usage = usage
+        self._server.ids = itertools.count(1)
+        self._server.record = record  # a long demo keeps no history
         self._thread = threading.Thread(target=self._server.serve_forever, name="openai-stub", daemon=True)
 
     @property

@@ -1,0 +1,181 @@
+"""Reading the P&L: ``pnl()``, ``pnl_projection()`` and ``pnl_data_quality()`` from the database."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from psycopg.rows import class_row
+
+from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.storage.database import AsyncConn, Conn
+
+GroupBy = Literal["customer", "feature", "model", "provider", "organization"]
+GROUPS: tuple[GroupBy, ...] = ("customer", "feature", "model", "provider", "organization")
+
+
+@dataclass(frozen=True, slots=True)
+class PnlRow:
+    """One line of the P&L. ``revenue``/``margin`` are None when grouping by feature, model or provider."""
+
+    key: str
+    revenue: Decimal | None
+    cost: Decimal
+    margin: Decimal | None
+    margin_pct: Decimal | None
+    unprofitable: bool
+    cost_share_pct: Decimal | None
+    calls: int
+    input_tokens: int
+    cache_read_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    unpriced_calls: int
+    estimated_calls: int
+    reporting_currency: str
+    unconverted: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    key: str
+    month: datetime
+    elapsed_pct: Decimal
+    cost_to_date: Decimal
+    projected_cost: Decimal
+    month_revenue: Decimal | None
+    projected_margin: Decimal | None
+    projected_margin_pct: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class DataQuality:
+    cost: Decimal
+    unattributed_cost: Decimal
+    unattributed_cost_pct: Decimal | None
+    calls: int
+    unpriced_calls: int
+    unpriced_calls_pct: Decimal | None
+    estimated_calls: int
+    missing_usage_calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open UTC range ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        last = self.end - timedelta(microseconds=1)
+        if self.start.day == 1 and self.end == _next_month(self.start) and self.start.time() == datetime.min.time():
+            return self.start.strftime("%Y-%m")
+        return f"{self.start:%Y-%m-%d} to {last:%Y-%m-%d}"
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def _next_month(start: datetime) -> datetime:
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def period(*, month: str | None = None, start: str | None = None, end: str | None = None,
+           today: date | None = None) -> Period:  # fmt: skip
+    """The range a user asked for: a calendar month (``2026-11``), or ``--from``/``--to`` dates (``--to`` inclusive).
+
+    With nothing given, the current UTC month.
+
+    Raises:
+        PermanentError: the values do not parse or the range is empty.
+    """
+    if month and (start or end):
+        raise PermanentError("give either a month or --from/--to, not both")
+    if start or end:
+        if not (start and end):
+            raise PermanentError("give both --from and --to (dates like 2026-11-01)")
+        first, last = _date(start, "--from"), _date(end, "--to")
+        if last < first:
+            raise PermanentError(f"--to {last} is before --from {first}")
+        return Period(_utc(first), _utc(last + timedelta(days=1)))
+    if month is None:
+        now = today or datetime.now(UTC).date()
+        month = f"{now:%Y-%m}"
+    match = _MONTH.match(month.strip())
+    if not match or not 1 <= int(match[2]) <= 12:
+        raise PermanentError(f"{month!r} is not a month; use YYYY-MM, e.g. 2026-11")
+    begin = datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)
+    return Period(begin, _next_month(begin))
+
+
+def _date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise PermanentError(f"{what} {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _utc(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+PNL_SQL = "SELECT * FROM pnl(%s, %s, %s)"
+PROJECTION_SQL = "SELECT * FROM pnl_projection(%s)"
+QUALITY_SQL = "SELECT * FROM pnl_data_quality(%s, %s)"
+
+
+def read_pnl(conn: Conn, span: Period, by: GroupBy = "customer") -> list[PnlRow]:
+    with conn.cursor(row_factory=class_row(PnlRow)) as cur:
+        return cur.execute(PNL_SQL, (span.start, span.end, by)).fetchall()
+
+
+def read_projection(conn: Conn, as_of: datetime) -> list[Projection]:
+    with conn.cursor(row_factory=class_row(Projection)) as cur:
+        return cur.execute(PROJECTION_SQL, (as_of,)).fetchall()
+
+
+def read_quality(conn: Conn, span: Period) -> DataQuality:
+    with conn.cursor(row_factory=class_row(DataQuality)) as cur:
+        row = cur.execute(QUALITY_SQL, (span.start, span.end)).fetchone()
+    assert row is not None
+    return row
+
+
+async def read_pnl_async(conn: AsyncConn, span: Period, by: GroupBy = "customer") -> list[PnlRow]:
+    async with conn.cursor(row_factory=class_row(PnlRow)) as cur:
+        await cur.execute(PNL_SQL, (span.start, span.end, by))
+        return await cur.fetchall()
+
+
+async def read_quality_async(conn: AsyncConn, span: Period) -> DataQuality:
+    async with conn.cursor(row_factory=class_row(DataQuality)) as cur:
+        await cur.execute(QUALITY_SQL, (span.start, span.end))
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+def decimal_text(value: Decimal) -> str:
+    """Exact text of an amount without trailing zeros past the cents: ``134.2900000`` -> ``134.29``, ``4140`` ->
+    ``4140.00``, ``0.0012345`` stays."""
+    exact = value.normalize()
+    if exact.as_tuple().exponent > -2:  # type: ignore[operator]
+        exact = exact.quantize(Decimal("0.01"))
+    return format(exact, "f")
+
+
+def as_json(row: PnlRow | Projection | DataQuality) -> dict[str, object]:
+    """A row as JSON-ready values: money and percentages as strings (exact), the rest as is."""
+    out: dict[str, object] = {}
+    for key, value in asdict(row).items():
+        if isinstance(value, Decimal):
+            value = decimal_text(value)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[key] = value
+    return out

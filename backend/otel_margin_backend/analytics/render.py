@@ -1,0 +1,92 @@
+"""Showing P&L rows to people: a rich table, JSON or CSV, money rounded to cents for display only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+
+from rich.table import Table
+from rich.text import Text
+
+from otel_margin_backend.analytics.pnl import DataQuality, GroupBy, PnlRow, Projection, as_json
+
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal | None, currency: str = "USD") -> str:
+    if value is None:
+        return "—"
+    rounded = value.quantize(CENT, ROUND_HALF_UP)
+    sign = "-" if rounded < 0 else ""
+    symbol = "$" if currency == "USD" else ""
+    suffix = "" if currency == "USD" else f" {currency}"
+    return f"{sign}{symbol}{abs(rounded):,.2f}{suffix}"
+
+
+def percent(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:.2f} %"
+
+
+def pnl_table(rows: Sequence[PnlRow], *, by: GroupBy, title: str) -> Table:
+    with_revenue = by in ("customer", "organization")
+    table = Table(title=title, title_justify="left")
+    table.add_column(by.capitalize())
+    if with_revenue:
+        table.add_column("Revenue", justify="right")
+    table.add_column("AI cost", justify="right")
+    if with_revenue:
+        table.add_column("Margin", justify="right")
+        table.add_column("Margin %", justify="right")
+    else:
+        table.add_column("Share of cost", justify="right")
+    table.add_column("Calls", justify="right")
+    table.add_column("Tokens in / out", justify="right")
+    for row in rows:
+        style = "red" if row.unprofitable else ""
+        cells: list[str | Text] = [Text(row.key, style=style)]
+        if with_revenue:
+            cells.append(money(row.revenue, row.reporting_currency))
+        cells.append(money(row.cost, row.reporting_currency))
+        if with_revenue:
+            cells.append(Text(money(row.margin, row.reporting_currency), style=style))
+            cells.append(Text(percent(row.margin_pct), style=style))
+        else:
+            cells.append(percent(row.cost_share_pct))
+        cells.append(f"{row.calls:,}")
+        cells.append(f"{row.input_tokens:,} / {row.output_tokens:,}")
+        table.add_row(*cells)
+    return table
+
+
+def quality_line(quality: DataQuality) -> str:
+    return (
+        f"Unattributed cost: {percent(quality.unattributed_cost_pct)} · unpriced calls: {quality.unpriced_calls:,} "
+        f"({percent(quality.unpriced_calls_pct)}) · estimated: {quality.estimated_calls:,} · missing usage: "
+        f"{quality.missing_usage_calls:,}"
+    )
+
+
+def projection_line(p: Projection) -> str:
+    return (
+        f"{p.month:%Y-%m} is {p.elapsed_pct} % through: cost so far {money(p.cost_to_date)}, projected "
+        f"{money(p.projected_cost)}; projected margin {money(p.projected_margin)} ({percent(p.projected_margin_pct)})"
+    )
+
+
+def to_json(rows: Sequence[PnlRow], **extra: object) -> str:
+    return json.dumps({**extra, "rows": [as_json(r) for r in rows]}, indent=2)
+
+
+def to_csv(rows: Sequence[PnlRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    dicts = [as_json(r) for r in rows]
+    columns = list(PnlRow.__dataclass_fields__)
+    writer.writerow(columns)
+    for d in dicts:
+        writer.writerow([";".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v)
+                         for v in (d[c] for c in columns)])  # fmt: skip
+    return out.getvalue()

@@ -1,0 +1,69 @@
+"""Configuration of the budgets component: how often budgets are evaluated and where alerts are posted.
+
+Defaults live here and only here. The budgets themselves are data (the budgets file or REST), not config:
+see ``definition.py``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DASHBOARD_UID = "otel-margin-budgets"
+"""The Grafana dashboard that shows budgets; named in every webhook payload."""
+
+
+def check_http_url(url: str) -> str:
+    """Return ``url`` if it is an absolute http(s) URL.
+
+    Args:
+        url: The URL to check.
+
+    Returns:
+        The URL, unchanged.
+
+    Raises:
+        ValueError: it is not one; the message states the rule (never the URL, which may hold a token).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("not an http(s) URL; expected e.g. https://hooks.example.com/otel-margin")
+    return url
+
+
+class WebhookConfig(BaseModel):
+    """Where and how budget alerts are posted (``OTEL_MARGIN_ALERT_WEBHOOK_URL``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    url: str
+    """The endpoint that receives one JSON POST per crossing and per resolution. Required."""
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """How long one POST may take before it counts as failed. Default: 10 s."""
+    retry_initial_s: float = Field(default=5.0, gt=0)
+    """Wait after the first failed attempt; it doubles with each further failure. Default: 5 s."""
+    retry_max_s: float = Field(default=900.0, gt=0)
+    """Longest wait between attempts (failed deliveries are retried forever). Default: 900 s (15 min)."""
+    poll_s: float = Field(default=5.0, gt=0)
+    """How often the outbox is checked for notifications queued by other processes (``budgets apply``).
+    Default: 5 s."""
+    dashboard_url: str | None = None
+    """Grafana's base URL, e.g. ``https://grafana.example.com``; payloads then link the budgets dashboard.
+    Default: none (payloads name the dashboard uid only)."""
+
+    @field_validator("url", "dashboard_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
+
+
+class BudgetsConfig(BaseModel):
+    """How ``serve`` runs budgets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    evaluate_interval_s: float = Field(default=60.0, gt=0)
+    """How often every budget is evaluated (thresholds crossed or resolved). Default: 60 s."""
+    webhook: WebhookConfig | None = None
+    """Where alerts are posted. Default: none (alerts are recorded and queued, delivered once a URL is set)."""

@@ -1,0 +1,97 @@
+"""Evaluating budgets: record each threshold crossing once per period, resolve what no longer holds.
+
+The work is one SQL function, ``budget_evaluate()`` (migration 0051), so an evaluation is atomic, safe to run
+from several processes at once (it takes ``budget_lock()``) and idempotent: running it again with nothing
+changed records nothing. ``serve`` runs it on a schedule (``run_evaluations``); ``budgets apply`` and the REST
+API run it after every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from otel_margin_backend.pipeline.errors import OtelMarginError
+from otel_margin_backend.storage.database import AsyncConn
+
+if TYPE_CHECKING:  # the CLI imports this module; it needs neither the pool nor httpx
+    from psycopg_pool import AsyncConnectionPool
+
+    from otel_margin_backend.budgets.config import WebhookConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What one evaluation recorded."""
+
+    crossed: int
+    """Thresholds newly reached (one alert and one queued notification each)."""
+    resolved: int
+    """Open alerts resolved (one queued notification each)."""
+
+
+async def evaluate(conn: AsyncConn, *, at: datetime | None = None) -> Evaluation:
+    """Evaluate every budget once.
+
+    Args:
+        conn: An open connection (in autocommit mode, or inside the caller's transaction).
+        at: Evaluate as of this time: its periods are current, and it is the time recorded on crossings.
+            Default: the database's clock once the evaluation holds its lock (one clock for every process).
+
+    Returns:
+        How many crossings were recorded and alerts resolved.
+    """
+    cur = await conn.execute("SELECT crossed, resolved FROM budget_evaluate(%s::timestamptz)", (at,))
+    row = await cur.fetchone()
+    assert row is not None
+    return Evaluation(crossed=int(row[0]), resolved=int(row[1]))
+
+
+async def run_evaluations(
+    pool: AsyncConnectionPool[AsyncConn], interval_s: float, *, webhook: WebhookConfig | None = None
+) -> None:
+    """Evaluate every ``interval_s`` until cancelled; with a webhook, also deliver its notifications.
+
+    Never raises for a failed evaluation or delivery (the database may be down for a while): the failure is
+    logged and the next round tries again. Cancel the task to stop; a delivery in flight is abandoned and
+    retried by the next run, so nothing is lost.
+
+    Args:
+        pool: The service's open connection pool.
+        interval_s: Seconds between evaluations.
+        webhook: Where to post crossings and resolutions. Default: none (they stay queued in the outbox).
+    """
+    from otel_margin_backend.budgets.webhook import run_deliveries, target
+
+    wake = asyncio.Event()
+    log.info(
+        "budget evaluation started",
+        extra={"interval_s": interval_s, "webhook": target(webhook.url) if webhook else None},
+    )
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            if webhook is not None:
+                tasks.create_task(run_deliveries(pool, webhook, wake=wake), name="budget-webhook")
+            while True:
+                try:
+                    async with pool.connection() as conn:
+                        result = await evaluate(conn)
+                except (psycopg.Error, OtelMarginError) as exc:
+                    log.warning("budget evaluation failed; retrying next round", extra={"error": str(exc)})
+                except Exception:
+                    log.exception("budget evaluation failed unexpectedly; retrying next round")
+                else:
+                    if result.crossed or result.resolved:
+                        log.info("budget thresholds changed", extra={"crossed": result.crossed,
+                                                                      "resolved": result.resolved})  # fmt: skip
+                        wake.set()
+                await asyncio.sleep(interval_s)
+    finally:
+        log.info("budget evaluation stopped")

@@ -1,0 +1,1 @@
+"""Installing otel-margin's Grafana datasource, dashboards and alert rules through Grafana's HTTP API."""

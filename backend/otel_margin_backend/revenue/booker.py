@@ -1,0 +1,303 @@
+"""Booking Stripe changes: the one path both webhooks and backfill take.
+
+A change (an invoice paid or voided, a charge refunded, a credit note issued or voided, a dispute lost, a
+customer updated) is booked in two steps:
+
+1. ``prepare`` gathers what the payload lacks, outside any transaction: an invoice's lines beyond the first 10,
+   the charges that paid it, a dispute's charge, and the metadata of customers never seen (Stripe API calls).
+2. ``apply`` runs inside the caller's transaction, after ``Ledger.lock()``: it moves the document to its new
+   state unless the recorded state is newer (out-of-order delivery), then replaces the document's entries.
+
+Everything is keyed by Stripe object ids, so a change booked twice (webhook and backfill, or a replay) books once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from otel_margin_backend.pipeline.errors import RetryableError
+from otel_margin_backend.revenue.bookings import (
+    charge_bookings,
+    credit_note_booking,
+    invoice_booking,
+    refund_steps,
+    void_booking,
+)
+from otel_margin_backend.revenue.config import RevenueConfig
+from otel_margin_backend.revenue.ledger import CustomerObservation, DocumentState, Ledger, Outcome
+from otel_margin_backend.revenue.recognition import utc
+from otel_margin_backend.revenue.stripe_api import StripeApi
+from otel_margin_backend.revenue.stripe_objects import Charge, CreditNote, Customer, Dispute, Invoice, Line, Refund
+
+
+class MissingData(RetryableError):
+    """The payload is incomplete and the API, which could complete it, is not configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePaid:
+    invoice: Invoice
+    at: int
+    """When it happened, if the invoice does not say (the event's time)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceClosed:
+    invoice: Invoice
+    state: Literal["void", "uncollectible"]
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRefunded:
+    charge: Charge
+    at: int
+    refunds: tuple[Refund, ...] | None = None
+    """The charge's refunds when known (backfill lists them); else those in the payload, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreditNoteChanged:
+    note: CreditNote
+    state: Literal["issued", "void"]
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeClosed:
+    dispute: Dispute
+    lost_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerChanged:
+    customer: Customer
+    at: int
+    deleted: bool = False
+
+
+Change = InvoicePaid | InvoiceClosed | ChargeRefunded | CreditNoteChanged | DisputeClosed | CustomerChanged
+
+PAID, CLOSED = 1, 0
+"""State ranks at the same second: an invoice can be paid after being marked uncollectible, never before."""
+ISSUED, VOIDED = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What booking a change did."""
+
+    outcome: Outcome
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A change plus what ``prepare`` fetched for it."""
+
+    change: Change
+    customers: tuple[CustomerObservation, ...] = ()
+    lines: tuple[Line, ...] = ()
+    payment_refs: tuple[str, ...] = ()
+    charge: Charge | None = None
+
+
+class StripeBooker:
+    """Books Stripe changes into the ledger."""
+
+    def __init__(self, config: RevenueConfig, api: StripeApi | None) -> None:
+        self.metadata_key = config.stripe_customer_metadata_key
+        self.api = api
+
+    def observation(self, customer: Customer, observed_at: int) -> CustomerObservation:
+        """A full customer object as the ledger records it."""
+        metadata = customer.metadata
+        return CustomerObservation(
+            stripe_customer_id=customer.id,
+            observed_at=utc(observed_at),
+            name=customer.name,
+            email=customer.email,
+            metadata_customer_id=(metadata or {}).get(self.metadata_key) or None,
+            metadata_known=metadata is not None,
+            deleted=customer.deleted,
+        )
+
+    async def _customers(
+        self,
+        ledger: Ledger,
+        customer_id: str | None,
+        *,
+        expanded: Customer | None = None,
+        name: str | None = None,
+        email: str | None = None,
+        at: int,
+    ) -> list[CustomerObservation]:
+        if customer_id is None:
+            return []
+        if expanded is not None and expanded.metadata is not None:
+            return [self.observation(expanded, at)]
+        seen = [CustomerObservation(customer_id, utc(at), name=name, email=email)]
+        if self.api is not None and await ledger.customer_needs_lookup(customer_id):
+            fetched = await asyncio.to_thread(self.api.customer, customer_id)
+            if fetched is not None:
+                seen.append(self.observation(fetched, int(time.time())))
+        return seen
+
+    async def prepare(self, ledger: Ledger, change: Change) -> Prepared:
+        """Fetch what the change needs beyond its payload (outside any transaction).
+
+        Raises:
+            StripeUnavailable: an API call failed.
+            MissingData: the payload is incomplete and no API key is configured.
+        """
+        match change:
+            case InvoicePaid(invoice=invoice) | InvoiceClosed(invoice=invoice):
+                customers = await self._customers(
+                    ledger, invoice.customer, expanded=invoice.customer_object, name=invoice.customer_name,
+                    email=invoice.customer_email, at=change.at,
+                )  # fmt: skip
+                if isinstance(change, InvoiceClosed):
+                    return Prepared(change, tuple(customers))
+                lines = await self._lines(invoice)
+                refs = invoice.payment_refs
+                if not refs and invoice.tax_total != 0 and self.api is not None:
+                    refs = await asyncio.to_thread(self.api.invoice_payment_refs, invoice.id)
+                return Prepared(change, tuple(customers), tuple(lines), tuple(refs))
+            case ChargeRefunded(charge=refunded):
+                return Prepared(change, tuple(await self._customers(ledger, refunded.customer, at=change.at)))
+            case CreditNoteChanged(note=note):
+                customers = await self._customers(ledger, note.customer, expanded=note.customer_object, at=change.at)
+                return Prepared(change, tuple(customers))
+            case DisputeClosed(dispute=dispute):
+                disputed = dispute.charge_object
+                if dispute.status == "lost" and disputed is None and self.api is not None:
+                    disputed = await asyncio.to_thread(self.api.charge, dispute.charge)
+                customer = disputed.customer if disputed else None
+                customers = await self._customers(ledger, customer, at=change.lost_at)
+                return Prepared(change, tuple(customers), charge=disputed)
+            case CustomerChanged():
+                return Prepared(change)
+
+    async def _lines(self, invoice: Invoice) -> Sequence[Line]:
+        if not invoice.lines.has_more:
+            return invoice.lines.data
+        if self.api is None:
+            raise MissingData(
+                f"invoice {invoice.id} has more lines than the payload carries; set STRIPE_API_KEY so they can be "
+                "fetched (Stripe will redeliver the event)"
+            )
+        return await asyncio.to_thread(self.api.invoice_lines, invoice.id)
+
+    async def apply(self, ledger: Ledger, prepared: Prepared) -> Result:
+        """Book a prepared change. Call inside a transaction, after ``ledger.lock()``."""
+        for seen in prepared.customers:
+            await ledger.observe_customer(seen)
+        match prepared.change:
+            case InvoicePaid() as paid:
+                return await self._invoice_paid(ledger, paid, prepared)
+            case InvoiceClosed() as closed:
+                return await self._invoice_closed(ledger, closed)
+            case ChargeRefunded() as refunded:
+                return await self._charge_refunded(ledger, refunded)
+            case CreditNoteChanged() as note:
+                return await self._credit_note(ledger, note)
+            case DisputeClosed() as closed_dispute:
+                return await self._dispute(ledger, closed_dispute, prepared.charge)
+            case CustomerChanged() as customer:
+                seen = self.observation(customer.customer, customer.at)
+                if customer.deleted:
+                    seen = CustomerObservation(
+                        seen.stripe_customer_id, seen.observed_at, seen.name, seen.email, seen.metadata_customer_id,
+                        seen.metadata_known, deleted=True,
+                    )  # fmt: skip
+                await ledger.observe_customer(seen)
+                return Result("customer", f"customer {customer.customer.id} recorded")
+
+    async def _invoice_paid(self, ledger: Ledger, change: InvoicePaid, prepared: Prepared) -> Result:
+        invoice = change.invoice
+        paid_at = invoice.status_transitions.paid_at or change.at
+        state = DocumentState(
+            invoice.id, "invoice", invoice.customer, invoice.currency, invoice.total, invoice.tax_total,
+            "paid", paid_at, PAID,
+        )  # fmt: skip
+        if await ledger.transition(state) == "stale":
+            return Result("stale", f"invoice {invoice.id} has a newer state than paid at {utc(paid_at):%Y-%m-%d}")
+        await ledger.link_invoice(invoice.id, prepared.payment_refs)
+        changed = await ledger.replace(invoice_booking(invoice, prepared.lines, paid_at))
+        for charge_id in await ledger.invoice_charges(invoice.id):
+            await self.rebook_charge(ledger, charge_id)
+        return Result("booked" if changed else "unchanged", f"invoice {invoice.id}")
+
+    async def _invoice_closed(self, ledger: Ledger, change: InvoiceClosed) -> Result:
+        invoice = change.invoice
+        transitions = invoice.status_transitions
+        at = (transitions.voided_at if change.state == "void" else transitions.marked_uncollectible_at) or change.at
+        state = DocumentState(
+            invoice.id, "invoice", invoice.customer, invoice.currency, invoice.total, invoice.tax_total,
+            change.state, at, CLOSED,
+        )  # fmt: skip
+        if await ledger.transition(state) == "stale":
+            return Result("stale", f"invoice {invoice.id} was paid after it became {change.state}")
+        if await ledger.replace(void_booking(invoice.id, invoice.currency)):
+            return Result("reversed", f"invoice {invoice.id} is {change.state}: its revenue was reversed")
+        return Result("unchanged", f"invoice {invoice.id} is {change.state}; nothing was booked for it")
+
+    async def _charge_refunded(self, ledger: Ledger, change: ChargeRefunded) -> Result:
+        charge = change.charge
+        booked = await ledger.observe_charge(
+            charge.id, stripe_customer_id=charge.customer, currency=charge.currency,
+            payment_intent_id=charge.payment_intent, invoice_id=charge.invoice,
+        )  # fmt: skip
+        refunds = change.refunds if change.refunds is not None else (charge.refunds.data if charge.refunds else None)
+        steps = refund_steps(charge.amount_refunded, booked, refunds, change.at)
+        if not steps:
+            if charge.amount_refunded < booked:
+                return Result(
+                    "stale", f"charge {charge.id}: {booked} already refunded, this says {charge.amount_refunded}"
+                )
+            return Result("unchanged", f"charge {charge.id}: refunds already booked")
+        await ledger.add_refund_steps(charge.id, steps)
+        await self.rebook_charge(ledger, charge.id)
+        return Result("booked", f"charge {charge.id}: {sum(s.amount for s in steps)} refunded")
+
+    async def _credit_note(self, ledger: Ledger, change: CreditNoteChanged) -> Result:
+        note = change.note
+        at, rank = (note.created, ISSUED) if change.state == "issued" else (note.voided_at or change.at, VOIDED)
+        state = DocumentState(
+            note.id, "credit_note", note.customer, note.currency, note.total, note.tax_total, change.state, at, rank,
+            invoice_id=note.invoice,
+        )  # fmt: skip
+        if await ledger.transition(state) == "stale":
+            return Result("stale", f"credit note {note.id} was voided")
+        booking = credit_note_booking(note) if change.state == "issued" else void_booking(note.id, note.currency)
+        changed = await ledger.replace(booking)
+        if change.state == "void":
+            return Result("reversed" if changed else "unchanged", f"credit note {note.id} voided")
+        return Result("booked" if changed else "unchanged", f"credit note {note.id}")
+
+    async def _dispute(self, ledger: Ledger, change: DisputeClosed, charge: Charge | None) -> Result:
+        dispute = change.dispute
+        if dispute.status != "lost":
+            return Result("ignored", f"dispute {dispute.id} closed as {dispute.status}: revenue stands")
+        await ledger.observe_charge(
+            dispute.charge, stripe_customer_id=charge.customer if charge else None, currency=dispute.currency,
+            payment_intent_id=dispute.payment_intent or (charge.payment_intent if charge else None),
+            invoice_id=charge.invoice if charge else None,
+        )  # fmt: skip
+        if not await ledger.dispute_lost(dispute.id, dispute.charge, dispute.currency, dispute.amount, change.lost_at):
+            return Result("unchanged", f"dispute {dispute.id} already booked")
+        await self.rebook_charge(ledger, dispute.charge)
+        return Result("booked", f"dispute {dispute.id} lost: {dispute.amount}")
+
+    async def rebook_charge(self, ledger: Ledger, charge_id: str) -> None:
+        """Rebuild a charge's refund and dispute entries from what is recorded (after a refund, a lost dispute,
+        or once the invoice it paid is known, which fixes the revenue/tax split)."""
+        context = await ledger.charge_context(charge_id)
+        if context is None:
+            return
+        for booking in charge_bookings(charge_id, context, await ledger.charge_adjustments(charge_id)):
+            await ledger.replace(booking)

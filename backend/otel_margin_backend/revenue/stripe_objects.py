@@ -1,0 +1,329 @@
+"""The parts of Stripe's objects that revenue reads, validated (unknown fields are ignored).
+
+Shapes follow Stripe's API reference for the current API version (2025-03-31 "basil" onwards: invoice line
+``taxes`` with ``tax_behavior``, invoice ``payments``, ``total_taxes``) and also accept the fields older API
+versions send to webhook endpoints pinned to them (line ``tax_amounts`` with ``inclusive``, ``invoice.charge``,
+``invoice.payment_intent``, ``charge.invoice``, credit note ``tax_amounts`` and ``refund``). Expandable fields
+are accepted as an id or as the expanded object.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.revenue.currency import normalize_code
+
+
+def _expanded_id(value: object) -> object:
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+ObjectId = Annotated[str, BeforeValidator(_expanded_id)]
+"""An expandable field: the id, whether Stripe sent the id or the expanded object."""
+Currency = Annotated[str, BeforeValidator(lambda v: normalize_code(v) if isinstance(v, str) else v)]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Customer(_Model):
+    """A customer object (from a payload, the API, or a ``customer.*`` event)."""
+
+    id: str
+    name: str | None = None
+    email: str | None = None
+    metadata: dict[str, str] | None = None
+    """None on a deleted customer's stub (``{"id", "object", "deleted": true}``)."""
+    deleted: bool = False
+
+
+def _customer_of(data: Any) -> Any:
+    """Keep an expanded ``customer`` object beside its id."""
+    if isinstance(data, dict) and isinstance(data.get("customer"), dict) and "customer_object" not in data:
+        return {**data, "customer_object": data["customer"]}
+    return data
+
+
+class Period(_Model):
+    start: int
+    end: int
+
+
+class Amount(_Model):
+    amount: int
+
+
+class PretaxCredit(_Model):
+    amount: int
+    type: str = "discount"
+
+
+class Tax(_Model):
+    """A tax amount, from ``taxes[]`` (``tax_behavior``) or legacy ``tax_amounts[]`` (``inclusive``)."""
+
+    amount: int
+    inclusive: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _behavior(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tax_behavior" in data and "inclusive" not in data:
+            return {**data, "inclusive": data["tax_behavior"] == "inclusive"}
+        return data
+
+
+class Line(_Model):
+    """An invoice line (``line_item``)."""
+
+    id: str
+    amount: int
+    """The line's amount before discounts; includes inclusive taxes, excludes exclusive ones."""
+    period: Period | None = None
+    discount_amounts: list[Amount] | None = None
+    pretax_credit_amounts: list[PretaxCredit] | None = None
+    taxes: list[Tax] | None = None
+    tax_amounts: list[Tax] | None = None
+
+    @property
+    def tax_list(self) -> list[Tax]:
+        return list(self.taxes if self.taxes is not None else self.tax_amounts or [])
+
+    @property
+    def discount(self) -> int:
+        """Discounts and applied billing credits on this line (positive)."""
+        credits = sum(c.amount for c in self.pretax_credit_amounts or [] if c.type == "credit_balance_transaction")
+        return sum(d.amount for d in self.discount_amounts or []) + credits
+
+
+class LineList(_Model):
+    data: list[Line] = Field(default_factory=list)
+    has_more: bool = False
+
+
+class PaymentRef(_Model):
+    charge: ObjectId | None = None
+    payment_intent: ObjectId | None = None
+
+
+class InvoicePayment(_Model):
+    payment: PaymentRef
+    status: str | None = None
+
+
+class InvoicePaymentList(_Model):
+    data: list[InvoicePayment] = Field(default_factory=list)
+    has_more: bool = False
+
+
+class StatusTransitions(_Model):
+    paid_at: int | None = None
+    voided_at: int | None = None
+    marked_uncollectible_at: int | None = None
+
+
+class ShippingCost(_Model):
+    amount_subtotal: int = 0
+    amount_tax: int = 0
+
+
+class Invoice(_Model):
+    id: str
+    customer: ObjectId | None = None
+    customer_object: Customer | None = None
+    customer_name: str | None = None
+    customer_email: str | None = None
+    currency: Currency
+    status: str | None = None
+    created: int
+    total: int
+    lines: LineList = Field(default_factory=LineList)
+    status_transitions: StatusTransitions = Field(default_factory=StatusTransitions)
+    payments: InvoicePaymentList | None = None
+    charge: ObjectId | None = None
+    """Legacy (API versions before 2025-03-31)."""
+    payment_intent: ObjectId | None = None
+    """Legacy (API versions before 2025-03-31)."""
+    shipping_cost: ShippingCost | None = None
+    total_taxes: list[Tax] | None = None
+    total_tax_amounts: list[Tax] | None = None
+    tax: int | None = None
+    """Legacy total of taxes."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _customer(cls, data: Any) -> Any:
+        return _customer_of(data)
+
+    @property
+    def tax_total(self) -> int:
+        """All taxes on the invoice (inclusive and exclusive)."""
+        if self.total_taxes is not None:
+            return sum(t.amount for t in self.total_taxes)
+        if self.total_tax_amounts is not None:
+            return sum(t.amount for t in self.total_tax_amounts)
+        if self.tax is not None:
+            return self.tax
+        return sum(t.amount for line in self.lines.data for t in line.tax_list)
+
+    @property
+    def payment_refs(self) -> list[str]:
+        """Charges and payment intents that paid this invoice, as far as the object says."""
+        refs = [r for r in (self.charge, self.payment_intent) if r]
+        for item in self.payments.data if self.payments else []:
+            if item.status in (None, "paid"):
+                refs.extend(r for r in (item.payment.charge, item.payment.payment_intent) if r)
+        return refs
+
+
+class Refund(_Model):
+    id: str
+    amount: int
+    charge: ObjectId | None = None
+    charge_object: Charge | None = None
+    created: int
+    status: str | None = None
+    currency: Currency
+
+    @model_validator(mode="before")
+    @classmethod
+    def _charge(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("charge"), dict) and "charge_object" not in data:
+            return {**data, "charge_object": data["charge"]}
+        return data
+
+    @property
+    def counts(self) -> bool:
+        """Whether it is part of the charge's ``amount_refunded`` (failed and canceled refunds are not)."""
+        return self.status not in ("failed", "canceled")
+
+
+class RefundList(_Model):
+    data: list[Refund] = Field(default_factory=list)
+    has_more: bool = False
+
+
+class Charge(_Model):
+    id: str
+    customer: ObjectId | None = None
+    currency: Currency
+    amount: int = 0
+    amount_refunded: int = 0
+    payment_intent: ObjectId | None = None
+    invoice: ObjectId | None = None
+    """Legacy (API versions before 2025-03-31)."""
+    refunds: RefundList | None = None
+    created: int = 0
+
+
+class CreditNoteRefund(_Model):
+    amount_refunded: int
+    refund: ObjectId | None = None
+
+
+class CreditNote(_Model):
+    id: str
+    customer: ObjectId | None = None
+    customer_object: Customer | None = None
+    currency: Currency
+    invoice: ObjectId | None = None
+    total: int
+    total_taxes: list[Tax] | None = None
+    tax_amounts: list[Tax] | None = None
+    refunds: list[CreditNoteRefund] | None = None
+    refund: ObjectId | None = None
+    """Legacy single refund (API versions before 2024-09-30)."""
+    post_payment_amount: int = 0
+    out_of_band_amount: int | None = None
+    created: int
+    effective_at: int | None = None
+    voided_at: int | None = None
+    status: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _customer(cls, data: Any) -> Any:
+        return _customer_of(data)
+
+    @property
+    def tax_total(self) -> int:
+        taxes = self.total_taxes if self.total_taxes is not None else self.tax_amounts or []
+        return sum(t.amount for t in taxes)
+
+    @property
+    def refunded(self) -> int:
+        """The part of the credit note paid back as a refund (booked from ``charge.refunded`` instead)."""
+        if self.refunds is not None:
+            return sum(r.amount_refunded for r in self.refunds)
+        if self.refund:
+            return self.post_payment_amount - (self.out_of_band_amount or 0)
+        return 0
+
+
+class BalanceTransactionRef(_Model):
+    created: int
+
+
+class Dispute(_Model):
+    id: str
+    charge: ObjectId
+    charge_object: Charge | None = None
+    payment_intent: ObjectId | None = None
+    amount: int
+    currency: Currency
+    status: str
+    created: int
+    balance_transactions: list[BalanceTransactionRef] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _charge(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("charge"), dict) and "charge_object" not in data:
+            return {**data, "charge_object": data["charge"]}
+        return data
+
+    @property
+    def lost_at(self) -> int:
+        """When the money went: the latest balance transaction, else when the dispute opened."""
+        return max((b.created for b in self.balance_transactions), default=self.created)
+
+
+Refund.model_rebuild()
+
+
+class EventData(_Model):
+    object: dict[str, Any]
+
+
+class Event(_Model):
+    id: str
+    type: str
+    created: int
+    livemode: bool = False
+    api_version: str | None = None
+    data: EventData
+
+
+def parse(model: type[M], data: Any, what: str) -> M:
+    """Validate a Stripe object.
+
+    Raises:
+        PermanentError: the object lacks a field revenue needs (the message names it).
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(object)'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise PermanentError(
+            f"{what} is not a Stripe {model.__name__.lower()} object as expected: {problems}"
+        ) from None

@@ -1,0 +1,120 @@
+"""The user-facing parameters of a simulation (CLI options and REST query parameters), parsed one way.
+
+``--from`` / ``from`` and ``--to`` / ``to`` take an ISO date (``2026-11-01``) or an ISO date-time
+(``2026-11-01T12:00:00Z``; no offset means UTC). A date given as ``to`` includes that whole day; a date-time
+given as ``to`` is the first instant *not* included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+
+from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.simulator.simulator import SimulationRequest
+
+PARAMETERS = ("feature", "customer", "candidates", "from", "to")
+"""Query parameters ``GET /v1/simulate`` accepts (the CLI options of the same names)."""
+
+
+def parse_moment(text: str, *, name: str, end: bool) -> datetime:
+    """A date or date-time parameter as a UTC instant.
+
+    Args:
+        text: The value as given.
+        name: The parameter's name, for the error.
+        end: True for ``to``: a bare date then means the instant after that day.
+
+    Returns:
+        The instant.
+
+    Raises:
+        PermanentError: the value is neither an ISO date nor an ISO date-time.
+    """
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day + timedelta(days=1) if end else day, time(0), UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise PermanentError(
+            f"{name}: {text!r} is not a date (2026-11-01) or date-time (2026-11-01T12:00:00Z)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_candidates(text: str | None) -> tuple[str, ...] | None:
+    """``a,b`` as a tuple of specs; None or blank means the configured candidates.
+
+    Args:
+        text: The value as given.
+
+    Returns:
+        The specs, or None.
+
+    Raises:
+        PermanentError: the list names nothing.
+    """
+    if text is None:
+        return None
+    specs = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not specs:
+        raise PermanentError("candidates: give one or more provider/model names separated by commas")
+    return specs
+
+
+def build_request(
+    *,
+    feature: str | None = None,
+    customer: str | None = None,
+    candidates: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> SimulationRequest:
+    """A simulation request from textual parameters.
+
+    Args:
+        feature: Only this feature.
+        customer: Only this customer.
+        candidates: ``a,b``.
+        start: ``from``.
+        end: ``to``.
+
+    Returns:
+        The request.
+
+    Raises:
+        PermanentError: a value that does not parse, named.
+    """
+    return SimulationRequest(
+        feature=feature or None,
+        customer=customer or None,
+        candidates=parse_candidates(candidates),
+        start=parse_moment(start, name="from", end=False) if start else None,
+        end=parse_moment(end, name="to", end=True) if end else None,
+    )
+
+
+def request_from_query(params: Mapping[str, str]) -> SimulationRequest:
+    """A simulation request from REST query parameters; unknown parameters are refused.
+
+    Args:
+        params: The query parameters.
+
+    Returns:
+        The request.
+
+    Raises:
+        PermanentError: an unknown parameter, or a value that does not parse.
+    """
+    unknown = sorted(set(params) - set(PARAMETERS))
+    if unknown:
+        raise PermanentError(f"unknown parameter {unknown[0]!r}; use {', '.join(PARAMETERS)}")
+    return build_request(
+        feature=params.get("feature"),
+        customer=params.get("customer"),
+        candidates=params.get("candidates"),
+        start=params.get("from"),
+        end=params.get("to"),
+    )

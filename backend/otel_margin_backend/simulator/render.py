@@ -1,0 +1,209 @@
+"""A simulation as JSON (CLI and REST alike), CSV (one row per candidate) or a terminal table.
+
+JSON and CSV carry exact amounts as decimal strings; the table rounds for reading (cents from $1 up, four
+decimals below) and says so in its caption.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from rich.table import Table
+
+from otel_margin_backend.simulator.report import CandidateResult, GroupResult, Simulation
+from otel_margin_backend.simulator.results import RESULT_COLUMNS, result_rows
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def candidate_json(c: CandidateResult) -> dict[str, Any]:
+    """One candidate as JSON-ready values (amounts as exact decimal strings).
+
+    Args:
+        c: The candidate result.
+
+    Returns:
+        The mapping.
+    """
+    return {
+        "candidate": c.candidate,
+        "model": c.model,
+        "rank": c.rank,
+        "suggested": c.suggested,
+        "simulated_cost": _text(c.simulated_cost),
+        "savings": _text(c.savings),
+        "savings_percent": _text(c.savings_percent),
+        "quality": _text(c.quality),
+        "quality_per_dollar": _text(c.quality_per_dollar),
+        "context_window": c.context_window,
+        "excluded": c.excluded,
+    }
+
+
+def group_json(g: GroupResult) -> dict[str, Any]:
+    """One feature and model as JSON-ready values.
+
+    Args:
+        g: The group result.
+
+    Returns:
+        The mapping.
+    """
+    suggestion = g.suggested
+    tokens = dict(zip(("input", "cache_read", "cache_write", "output", "reasoning"), g.tokens, strict=True))
+    return {
+        "feature": g.feature,
+        "provider": g.provider,
+        "model": g.model,
+        "resolved_model": g.resolved_model,
+        "events": g.events,
+        "skipped_events": g.skipped_events,
+        "unpriced_events": g.unpriced_events,
+        "cost": str(g.cost),
+        "current_cost": _text(g.current_cost),
+        "suggested": suggestion.candidate if suggestion else None,
+        "simulated_cost": _text(suggestion.simulated_cost) if suggestion else None,
+        "savings": _text(suggestion.savings) if suggestion else None,
+        "savings_percent": _text(suggestion.savings_percent) if suggestion else None,
+        "benchmark": g.benchmark,
+        "quality": _text(g.quality),
+        "quality_difference": _text(g.quality_difference),
+        "shape": {
+            "tokens": tokens,
+            "max_input_tokens": g.max_input_tokens,
+            "input_tiers": [
+                {"min_input_tokens": t.min_input_tokens, "max_input_tokens": t.max_input_tokens, "events": t.events}
+                for t in g.tiers
+            ],
+        },
+        "candidates": [candidate_json(c) for c in g.candidates],
+    }
+
+
+def to_json(simulation: Simulation) -> dict[str, Any]:
+    """A whole run as JSON-ready values: the body of ``GET /v1/simulate`` and ``simulate --format json``.
+
+    Args:
+        simulation: The run.
+
+    Returns:
+        The mapping.
+    """
+    return {
+        "computed_at": simulation.computed_at.isoformat(),
+        "from": simulation.start.isoformat(),
+        "to": simulation.end.isoformat(),
+        "feature": simulation.feature,
+        "customer": simulation.customer,
+        "currency": "USD",
+        "price_version": simulation.price_version,
+        "override_version": simulation.override_version,
+        "quality_versions": list(simulation.quality_versions),
+        "candidates": list(simulation.candidates),
+        "groups": [group_json(g) for g in simulation.groups],
+    }
+
+
+def to_csv(simulation: Simulation) -> str:
+    """One row per feature, current model and candidate: the columns of ``simulator_results``.
+
+    Args:
+        simulation: The run.
+
+    Returns:
+        CSV text with a header line.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    columns = RESULT_COLUMNS[1:]
+    writer.writerow(columns)
+    for row in result_rows(simulation):
+        writer.writerow([_cell(v) for v in row[1:]])
+    return out.getvalue()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def money(value: Decimal | None) -> str:
+    """An amount for the table: cents from $1 up, four decimals below.
+
+    Args:
+        value: The exact amount, or None.
+
+    Returns:
+        ``$1,234.57``, ``$0.0031``, ``-$2.10`` or ``—``.
+    """
+    if value is None:
+        return "—"
+    places = Decimal("0.01") if abs(value) >= 1 else Decimal("0.0001")
+    rounded = value.quantize(places, rounding=ROUND_HALF_EVEN)
+    return f"-${-rounded:,}" if rounded < 0 else f"${rounded:,}"
+
+
+def table(simulation: Simulation) -> Table:
+    """The reference table: Current model | Events | Cost | Simulated cost | Savings ($) | Savings (%), plus
+    the suggested model and the quality difference, one row per feature and current model.
+
+    Args:
+        simulation: The run.
+
+    Returns:
+        A rich table.
+    """
+    title = (
+        f"Model-swap simulation, calls {simulation.start:%Y-%m-%d %H:%M} to {simulation.end:%Y-%m-%d %H:%M} UTC"
+        + (f", feature {simulation.feature}" if simulation.feature else "")
+        + (f", customer {simulation.customer}" if simulation.customer else "")
+    )
+    t = Table(
+        title=title,
+        caption=(
+            f"Cost: as recorded. Cost now and Simulated cost: the same calls at prices of "
+            f"{simulation.computed_at:%Y-%m-%d %H:%M} UTC ({simulation.price_version}). Amounts rounded for "
+            "display; --format json or csv gives exact figures and every candidate."
+        ),
+    )
+    for name in ("Feature", "Current model"):
+        t.add_column(name)
+    for name in ("Events", "Cost", "Cost now", "Simulated cost", "Savings ($)", "Savings (%)"):
+        t.add_column(name, justify="right")
+    for name in ("Suggested model", "Quality Δ"):
+        t.add_column(name)
+    for g in simulation.groups:
+        s = g.suggested
+        quality = g.quality_difference
+        t.add_row(
+            g.feature,
+            f"{g.provider}/{g.model}",
+            f"{g.events:,}",
+            money(g.cost),
+            money(g.current_cost),
+            money(s.simulated_cost) if s else "—",
+            money(s.savings) if s else "—",
+            f"{s.savings_percent}%" if s and s.savings_percent is not None else "—",
+            s.candidate if s else _no_suggestion(g),
+            (f"{quality:+} {g.benchmark}" if quality is not None else "—"),
+        )
+    return t
+
+
+def _no_suggestion(g: GroupResult) -> str:
+    if not g.events:
+        return "(no calls with token counts)"
+    if g.current_cost is None:
+        return "(current model has no price)"
+    return "keep current"

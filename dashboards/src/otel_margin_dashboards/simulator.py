@@ -1,0 +1,56 @@
+"""Cost simulator: the latest model-swap simulation (simulator_latest), with the suggested swaps' savings."""
+
+from __future__ import annotations
+
+from otel_margin_dashboards.panels import (
+    GREEN,
+    ORANGE,
+    RED,
+    Grid,
+    Overrides,
+    build_dashboard,
+    stat_panel,
+    steps,
+    table_panel,
+)
+
+UID = "otel-margin-simulator"
+
+SAVINGS, SUGGESTIONS, COMPUTED_AT, PERIOD, RESULTS = 1, 2, 3, 4, 5
+
+
+def build() -> dict[str, object]:
+    grid = Grid()
+    latest_run = "FROM simulator_runs ORDER BY computed_at DESC, run_id DESC LIMIT 1"
+    panels = [
+        stat_panel(grid, SAVINGS, "Savings of the suggested swaps",
+                   'SELECT coalesce(sum(savings), 0) AS "Savings" FROM simulator_latest WHERE suggested',
+                   unit="currencyUSD", decimals=2, thresholds=steps((None, "blue"), (0.01, GREEN)),
+                   description="What the simulated period's calls would have cost less on the suggested models, "
+                               "at current prices (USD)."),
+        stat_panel(grid, SUGGESTIONS, "Suggested swaps",
+                   'SELECT count(*) FILTER (WHERE suggested) AS "Suggested swaps" FROM simulator_latest',
+                   unit="none", description="Feature and model groups with a suggested candidate."),
+        stat_panel(grid, COMPUTED_AT, "Computed at", f'SELECT computed_at AS "Computed at" {latest_run}',
+                   unit="dateTimeAsIso", description="When the latest simulator run was computed."),
+        stat_panel(grid, PERIOD, "Simulated calls since",
+                   f'SELECT period_start AS "Since" {latest_run}', unit="dateTimeAsIso",
+                   description="Start of the period whose calls the latest run re-priced."),
+        table_panel(grid, RESULTS, "Latest simulation", """
+            SELECT feature, provider, model, candidate, events, skipped_events, current_cost, simulated_cost,
+                   savings, savings_percent, benchmark, quality_current, quality_candidate, quality_per_dollar,
+                   rank, suggested, excluded_reason
+            FROM simulator_latest
+            ORDER BY feature, provider, model, rank NULLS LAST, candidate
+            """, h=18,
+            overrides=Overrides().money("current_cost", "simulated_cost", "savings")
+            .colored("savings_percent", steps((None, RED), (0, ORANGE), (10, GREEN)), unit="percent"),
+            description="Per feature, current model and candidate: the same calls' cost now and on the candidate, "
+                        "quality scores, rank by quality per dollar, and why a candidate was excluded."),
+    ]  # fmt: skip
+    return build_dashboard(
+        UID,
+        "Cost simulator",
+        "otel-margin: what your model calls would cost on other models, from the latest simulator run.",
+        panels,
+    )

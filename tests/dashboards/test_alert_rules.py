@@ -1,0 +1,177 @@
+"""Each provisioned alert rule, evaluated as Grafana does on seeded data, fires exactly where it should.
+
+Times are relative to the database's clock (the signal views and budget_status read now()), at whole hours or
+days that are never in the future: "today" is today's midnight, "yesterday" noon of the previous UTC day.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.dashboards.alerting import Evaluation, evaluate
+from tests.dashboards.files import rule
+from tests.dashboards.seed import Seeder, day_start, hour_start, month_of
+from tests.support.stores import READER_ROLE, Server
+
+
+def check(db_url: str, server: Server, uid: str) -> Evaluation:
+    with psycopg.connect(db_url) as conn:
+        conn.execute(f"SET ROLE {READER_ROLE}")
+        return evaluate(conn, rule(uid), timescaledb=server.kind == "timescaledb")
+
+
+def instance(evaluation: Evaluation, **labels: str) -> Any:
+    (found,) = [i for i in evaluation.instances if all(i.labels.get(k) == v for k, v in labels.items())]
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------- budgets
+
+
+def seed_budgets(seeder: Seeder) -> None:
+    today = hour_start(seeder.now())
+    for customer, spend in (("acme", "10"), ("beta", "60"), ("gamma", "85"), ("delta", "120")):
+        seeder.budget(f"{customer}-daily", limit="100", customer=customer)
+        seeder.costs([(customer, "chat", spend, today)])
+    seeder.budget("search-monthly", limit="1000", period="month", feature="search")
+    seeder.costs([("acme", "search", "5", today)])
+
+
+@pytest.mark.parametrize(
+    ("uid", "budget", "customer", "severity"),
+    [
+        ("otel-margin-budget-warning", "beta-daily", "beta", "warning"),
+        ("otel-margin-budget-critical", "gamma-daily", "gamma", "critical"),
+        ("otel-margin-budget-exceeded", "delta-daily", "delta", "critical"),
+    ],
+)
+def test_budget_rules_fire_for_budgets_in_their_state_only(uid: str, budget: str, customer: str, severity: str,
+                                                           db_url: str, any_server: Server) -> None:  # fmt: skip
+    seed_budgets(Seeder(db_url))
+    evaluation = check(db_url, any_server, uid)
+    assert evaluation.state == "Alerting"
+    assert evaluation.firing("budget") == {budget}
+    assert evaluation.normal("budget") == {"acme-daily", "beta-daily", "gamma-daily", "delta-daily",
+                                           "search-monthly"} - {budget}  # fmt: skip
+    fired = instance(evaluation, budget=budget)
+    assert {k: fired.labels[k] for k in ("severity", "customer", "feature")} == {
+        "severity": severity, "customer": customer, "feature": "all"}  # fmt: skip
+    assert budget in fired.annotations["summary"]
+    org = instance(evaluation, budget="search-monthly")
+    assert (org.labels["customer"], org.labels["feature"]) == ("all", "search")
+
+
+def test_budget_rules_without_budgets_are_normal(db_url: str, any_server: Server) -> None:
+    evaluation = check(db_url, any_server, "otel-margin-budget-exceeded")
+    assert evaluation.state == "Normal" and not evaluation.instances  # no data -> noDataState OK
+
+
+# ----------------------------------------------------------------------------------------------------- margin
+
+
+def test_negative_margin_fires_for_customers_whose_cost_exceeds_revenue(db_url: str, any_server: Server) -> None:
+    seeder = Seeder(db_url)
+    now = hour_start(seeder.now())
+    seeder.revenue("acme", month_of(now), "1000000.00")
+    seeder.revenue("plexo", month_of(now), "1.00")
+    seeder.costs([("acme", "chat", "0.01", now), ("plexo", "chat", "50.00", now), ("freebie", "chat", "9.00", now)])
+    evaluation = check(db_url, any_server, "otel-margin-negative-margin")
+    assert evaluation.firing("customer") == {"plexo"}
+    assert evaluation.normal("customer") == {"acme"}  # freebie has no revenue, so no margin
+    plexo = instance(evaluation, customer="plexo")
+    assert plexo.values["B"] < -48 and plexo.labels["severity"] == "warning" and plexo.labels["feature"] == "all"
+    assert plexo.annotations["summary"].startswith("Customer plexo is unprofitable this month: margin -4")
+
+
+def test_cost_variance_fires_beyond_ten_percent_either_way(db_url: str, any_server: Server) -> None:
+    seeder = Seeder(db_url)
+    today = day_start(seeder.now())
+    yesterday, week_before = today - timedelta(hours=12), today - timedelta(days=7, hours=12)
+    rows = []
+    for customer, before, after in (("up", "100", "120"), ("flat", "100", "105"), ("down", "100", "80")):
+        rows += [(customer, "chat", before, week_before), (customer, "chat", after, yesterday)]
+    rows += [("new", "chat", "50", yesterday), ("flat", "chat", "1000", today)]  # today is not judged yet
+    seeder.costs(rows)
+    evaluation = check(db_url, any_server, "otel-margin-cost-variance")
+    assert evaluation.firing("customer") == {"up", "down"}
+    assert evaluation.normal("customer") == {"flat", "new"}
+    assert instance(evaluation, customer="down").values["B"] == pytest.approx(-20)
+
+
+def test_feature_growth_fires_above_five_percent_day_over_day(db_url: str, any_server: Server) -> None:
+    seeder = Seeder(db_url)
+    today = day_start(seeder.now())
+    yesterday, day_before = today - timedelta(hours=12), today - timedelta(hours=36)
+    seeder.costs([
+        ("acme", "search", "100", day_before), ("acme", "search", "110", yesterday),
+        ("acme", "chat", "100", day_before), ("beta", "chat", "104", yesterday),
+        ("acme", "images", "7", yesterday),
+    ])  # fmt: skip
+    evaluation = check(db_url, any_server, "otel-margin-feature-growth")
+    assert evaluation.firing("feature") == {"search"}
+    assert evaluation.normal("feature") == {"chat", "images"}
+    search = instance(evaluation, feature="search")
+    assert search.labels["customer"] == "all" and search.values["B"] == pytest.approx(10)
+
+
+# --------------------------------------------------------------------------------------------------- pipeline
+
+
+def test_price_sync_failure_fires_for_a_failure_in_the_last_day(db_url: str, any_server: Server) -> None:
+    seeder = Seeder(db_url)
+    seeder.price_sync(seeder.now() - timedelta(hours=2), ok=False)
+    evaluation = check(db_url, any_server, "otel-margin-price-sync-failure")
+    assert evaluation.state == "Alerting"
+    (fired,) = evaluation.instances
+    assert fired.values["B"] == 1 and fired.labels == {"severity": "warning", "customer": "all", "feature": "all"}
+
+
+def test_price_sync_failure_ignores_older_failures(db_url: str, any_server: Server) -> None:
+    seeder = Seeder(db_url)
+    now = seeder.now()
+    seeder.price_sync(now - timedelta(hours=30), ok=False)
+    seeder.price_sync(now - timedelta(hours=1), ok=True)
+    evaluation = check(db_url, any_server, "otel-margin-price-sync-failure")
+    assert evaluation.state == "Normal" and evaluation.instances[0].values["B"] == 0
+
+
+@pytest.mark.parametrize(("attributed", "fires"), [("85", True), ("95", False)])
+def test_attribution_coverage_fires_below_ninety_percent_today(attributed: str, fires: bool, db_url: str,
+                                                               any_server: Server) -> None:  # fmt: skip
+    seeder = Seeder(db_url)
+    today = day_start(seeder.now())
+    unattributed = str(100 - int(attributed))
+    seeder.costs([
+        ("acme", "chat", attributed, today), ("(unattributed)", "chat", unattributed, today),
+        ("(unattributed)", "chat", "500", today - timedelta(hours=12)),  # yesterday's poor coverage is not today's
+    ])  # fmt: skip
+    evaluation = check(db_url, any_server, "otel-margin-attribution-coverage")
+    assert evaluation.state == ("Alerting" if fires else "Normal")
+    (only,) = evaluation.instances
+    assert only.values["B"] == pytest.approx(int(attributed))
+
+
+@pytest.mark.parametrize(("minutes_ago", "fires"), [(30, True), (1, False), (None, False)])
+def test_ingestion_stalled_fires_after_fifteen_quiet_minutes(minutes_ago: int | None, fires: bool, db_url: str,
+                                                             any_server: Server) -> None:  # fmt: skip
+    seeder = Seeder(db_url)
+    if minutes_ago is not None:
+        seeder.costs([("acme", "chat", "1", seeder.now() - timedelta(minutes=minutes_ago))])
+    evaluation = check(db_url, any_server, "otel-margin-ingestion-stalled")
+    assert evaluation.state == ("Alerting" if fires else "Normal")
+    (only,) = evaluation.instances
+    assert (only.values["B"] >= 30) if fires else only.values["B"] == 0
+    assert only.labels["severity"] == "critical"
+
+
+def test_a_failing_query_takes_the_error_state(db_url: str, any_server: Server) -> None:
+    broken = copy.deepcopy(rule("otel-margin-ingestion-stalled"))
+    broken["data"][0]["model"]["rawSql"] = "SELECT now() AS time, stalled FROM no_such_view"
+    with psycopg.connect(db_url) as conn:
+        evaluation = evaluate(conn, broken, timescaledb=any_server.kind == "timescaledb")
+    assert evaluation.state == "Error" and evaluation.error and "no_such_view" in evaluation.error

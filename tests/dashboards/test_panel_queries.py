@@ -1,0 +1,167 @@
+"""Every dashboard query, expanded as Grafana expands it, runs against real TimescaleDB and plain PostgreSQL as
+Grafana's read-only role, and returns the columns its panel expects.
+
+The data covers every panel: customers with and without margin (one named ``o'brien``, for quoting), unattributed
+and unpriced calls, estimated tokens, budgets with crossings, a simulator run, price syncs, a Stripe webhook failure
+and unmapped revenue. The range is the last 7 days; on TimescaleDB the datasource's TimescaleDB toggle is on
+(``$__timeGroup`` is ``time_bucket``), on plain PostgreSQL it is off (epoch arithmetic).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.dashboards.alerting import TEXT_TYPES, to_series
+from tests.dashboards.files import dashboards, panels
+from tests.dashboards.macros import QueryContext, Variable, expand
+from tests.dashboards.seed import Seeder, hour_start, month_of
+from tests.support.stores import READER_ROLE, Server
+
+EXPECTED: dict[str, dict[int, list[str]]] = {
+    "otel-margin-overview": {
+        1: ["Revenue"], 2: ["AI cost"], 3: ["Margin"], 4: ["Margin %"],
+        5: ["time", "feature", "cost"], 6: ["time", "model", "cost"],
+        7: ["customer", "revenue", "cost", "margin", "margin_pct"],
+        8: ["budget", "scope", "period", "spend", "limit_amount", "currency", "percent_used", "forecast_percent",
+            "state"],
+    },
+    "otel-margin-customer-pnl": {
+        1: ["Customers"], 2: ["Unprofitable customers"],
+        3: ["customer", "revenue", "cost", "margin", "margin_pct", "cost_share_pct", "calls", "unpriced_calls",
+            "estimated_calls", "currency", "unconverted"],
+    },
+    "otel-margin-customer": {
+        1: ["Revenue"], 2: ["AI cost"], 3: ["Margin"], 4: ["Margin %"],
+        5: ["time", "feature", "cost"], 6: ["time", "model", "cost"],
+        7: ["feature", "provider", "model", "calls", "input_tokens", "output_tokens", "cost", "unpriced_calls"],
+        8: ["month", "currency", "revenue", "refunds", "net", "reporting_currency", "net_reporting", "converted"],
+    },
+    "otel-margin-simulator": {
+        1: ["Savings"], 2: ["Suggested swaps"], 3: ["Computed at"], 4: ["Since"],
+        5: ["feature", "provider", "model", "candidate", "events", "skipped_events", "current_cost", "simulated_cost",
+            "savings", "savings_percent", "benchmark", "quality_current", "quality_candidate", "quality_per_dollar",
+            "rank", "suggested", "excluded_reason"],
+    },
+    "otel-margin-budgets": {
+        1: ["exceeded"], 2: ["critical"], 3: ["warning"], 4: ["Open alerts"],
+        5: ["budget", "description", "scope", "period", "period_start", "period_end", "currency", "limit_kind",
+            "percent_of_revenue", "limit_amount", "spend", "percent_used", "forecast", "forecast_percent", "state",
+            "unpriced_calls", "managed_by"],
+        6: ["crossed_at", "budget", "scope", "severity", "threshold_percent", "currency", "spend_at_crossing",
+            "limit_at_crossing", "period_start", "resolved_at", "resolution"],
+    },
+    "otel-margin-data-quality": {
+        1: ["Unattributed"], 2: ["Unpriced"], 3: ["Estimated"], 4: ["Missing usage"],
+        5: ["time", "attributed_cost_pct", "unpriced_calls_pct", "estimated_calls_pct"],
+        6: ["time", "calls", "unpriced_calls"],
+        7: ["Minutes"], 8: ["Calls"], 9: ["Stalled"], 10: ["Version"], 11: ["Last success"], 12: ["Failures"],
+        13: ["attempted_at", "source", "trigger", "outcome", "price_version", "new_version", "model_count",
+             "duration_ms", "error"],
+        14: ["received_at", "reason", "http_status", "message", "event_id", "event_type"],
+        15: ["stripe_customer_id", "name", "email", "metadata_known", "currency", "net", "documents", "first_month",
+             "last_month"],
+    },
+}  # fmt: skip
+"""The columns each panel shows, by dashboard uid and panel id (a new panel must be added here)."""
+
+DETAIL_CUSTOMER = "acme"
+
+
+def seed_everything(url: str) -> Seeder:
+    seeder = Seeder(url)
+    now = seeder.now()
+    hour = hour_start(now)
+    month = month_of(hour)
+    seeder.revenue("acme", month, "100000.00")
+    seeder.revenue("plexo", month, "10.00")
+    seeder.revenue("o'brien", month, "50.00")
+    seeder.costs([
+        ("acme", "chat", "2.50", hour),
+        ("acme", "search", "1.25", hour - timedelta(hours=2)),
+        ("acme", "chat", "3.00", hour - timedelta(hours=26)),
+        ("plexo", "chat", "80.00", hour),
+        ("o'brien", "chat", "1.00", hour),
+        ("(unattributed)", "chat", "5.00", hour),
+    ])  # fmt: skip
+    seeder.call(customer="acme", feature="chat", at=hour, cost="0.75", provider="anthropic", model="claude-haiku")
+    seeder.call(customer="acme", feature="chat", at=hour, cost=None, model="mystery-model")
+    seeder.call(customer="acme", feature="summarize", at=hour, cost="0.10", estimated=True)
+    seeder.budget("plexo-daily", limit="10", customer="plexo")
+    seeder.budget("acme-chat-monthly", limit="1000", period="month", customer="acme", feature="chat")
+    seeder.evaluate_budgets()
+    seeder.simulator_run(now - timedelta(hours=1))
+    seeder.active_price_version()
+    seeder.price_sync(now - timedelta(hours=3), ok=True)
+    seeder.price_sync(now - timedelta(hours=2), ok=False)
+    seeder.webhook_failure(now - timedelta(hours=1))
+    seeder.unmapped_revenue("cus_unknown", month, 12345)
+    return seeder
+
+
+def run(conn: psycopg.Connection[Any], sql: str) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
+    with conn.cursor() as cur:
+        cur.execute(sql)  # type: ignore[arg-type]  # a dashboard's SQL
+        description = cur.description or []
+        return ([c.name for c in description], [c.name for c in description if c.type_code in TEXT_TYPES],
+                cur.fetchall())  # fmt: skip
+
+
+def variables(conn: psycopg.Connection[Any], board: dict[str, Any], ctx: QueryContext) -> dict[str, Variable]:
+    """Each variable's options from its own query: multi-value ones select All, single ones the detail customer."""
+    out: dict[str, Variable] = {}
+    for variable in board["templating"]["list"]:
+        _, _, rows = run(conn, expand(variable["query"], ctx))
+        options = [row[0] for row in rows]
+        assert options, f"variable {variable['name']} has no options"
+        if variable["multi"]:
+            out[variable["name"]] = Variable(options, multi=True)
+        else:
+            assert DETAIL_CUSTOMER in options
+            out[variable["name"]] = Variable(DETAIL_CUSTOMER)
+    return out
+
+
+@pytest.mark.parametrize("uid", sorted(EXPECTED))
+def test_panel_queries_return_the_columns_their_panels_expect(uid: str, db_url: str, any_server: Server) -> None:
+    seeder = seed_everything(db_url)
+    now = seeder.now()
+    board = dashboards()[uid]
+    assert {p["id"] for p in panels(board)} == set(EXPECTED[uid]), "every panel is listed in EXPECTED"
+    base = QueryContext(start=now - timedelta(days=7), end=now, interval=timedelta(hours=1),
+                        timescaledb=any_server.kind == "timescaledb")  # fmt: skip
+    with psycopg.connect(db_url) as conn:
+        conn.execute(f"SET ROLE {READER_ROLE}")  # Grafana reads as the read-only role
+        ctx = QueryContext(start=base.start, end=base.end, interval=base.interval, timescaledb=base.timescaledb,
+                           variables=variables(conn, board, base))  # fmt: skip
+        for panel in panels(board):
+            (target,) = panel["targets"]
+            sql = expand(target["rawSql"], ctx)
+            assert "$" not in sql.replace("$$", ""), f"{panel['title']}: unexpanded {sql}"
+            columns, text, rows = run(conn, sql)
+            where = f"{uid} / {panel['title']}"
+            assert columns == EXPECTED[uid][panel["id"]], where
+            assert rows, f"{where}: no rows for seeded data"
+            if panel["type"] == "stat":
+                assert len(rows) == 1, where
+            if target["format"] == "time_series":
+                series = to_series(columns, rows, text)
+                assert series and all(s.points for s in series), where
+            named = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"]
+                     if o["matcher"]["id"] == "byName"}  # fmt: skip
+            assert named <= set(columns), f"{where}: overrides for missing columns {named - set(columns)}"
+
+
+def test_quotes_in_values_reach_the_database_escaped(db_url: str) -> None:
+    seed_everything(db_url)
+    board = dashboards()["otel-margin-customer-pnl"]
+    (table,) = [p for p in panels(board) if p["id"] == 3]
+    with psycopg.connect(db_url) as conn:
+        now = Seeder(db_url).now()
+        ctx = QueryContext(start=now - timedelta(days=7), end=now,
+                           variables={"customer": Variable(["o'brien", "plexo"], multi=True)})  # fmt: skip
+        _, _, rows = run(conn, expand(table["targets"][0]["rawSql"], ctx))
+    assert [row[0] for row in rows] == ["plexo", "o'brien"]  # unprofitable first

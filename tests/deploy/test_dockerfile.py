@@ -1,0 +1,146 @@
+"""The backend's Dockerfile and .dockerignore.
+
+No Docker engine runs here, so the image is not built in the tests. What is checked: the instructions (pinned
+base, non-root user, locked dependencies, bind addresses, entrypoint), that the build context after
+.dockerignore holds everything ``pip install .`` needs and nothing private, and that the image's HEALTHCHECK
+command and compose's really tell a ready backend from one that is not, run against the real backend.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from otel_margin_backend.settings import Settings
+from tests.deploy.dockerfile import DockerIgnore, Instruction, image_env, instructions
+from tests.deploy.ports import free_ports
+from tests.support.backend import running_backend
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def only(keyword: str) -> Instruction:
+    found = [i for i in instructions(DOCKERFILE) if i.keyword == keyword]
+    assert len(found) == 1, f"expected one {keyword}, found {len(found)}"
+    return found[0]
+
+
+def test_the_base_image_is_python_3_11_slim_pinned_to_a_patch_release() -> None:
+    base = only("FROM").args
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", base), f"{base}: pin python:3.11.<patch>-slim-<debian>"
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"] == ">=3.11"
+
+
+def test_the_service_runs_as_a_fixed_non_root_user() -> None:
+    user = only("USER").args
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit() and int(uid) > 0 and gid.isdigit() and int(gid) > 0, user
+    keywords = [i.keyword for i in instructions(DOCKERFILE)]
+    assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN"), "USER must follow every RUN"
+    assert any(f"--uid {uid}" in i.args for i in instructions(DOCKERFILE) if i.keyword == "RUN")
+
+
+def test_dependencies_are_installed_with_the_lock_file_as_constraints() -> None:
+    (install,) = [i for i in instructions(DOCKERFILE) if i.keyword == "RUN" and "pip install" in i.args]
+    assert '--constraint requirements.lock ".[${OTEL_MARGIN_EXTRAS}]"' in install.args
+    assert only("ARG").pairs() == {"OTEL_MARGIN_EXTRAS": "backend"}
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "backend" in extras
+    copied = [i.args.split()[:-1] for i in instructions(DOCKERFILE) if i.keyword == "COPY"]
+    assert sorted(s for sources in copied for s in sources) == sorted(
+        ["pyproject.toml", "README.md", "requirements.lock", "otel_margin", "backend"]
+    )
+
+
+def test_the_container_binds_every_interface_and_runs_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = image_env(DOCKERFILE)
+    assert env["OTEL_MARGIN_HTTP_HOST"] == "0.0.0.0"
+    assert env["OTEL_MARGIN_GRPC_HOST"] == "0.0.0.0"
+    workdirs = [i.args for i in instructions(DOCKERFILE) if i.keyword == "WORKDIR"]
+    assert env["OTEL_MARGIN_DATA_DIR"] == workdirs[-1], "the service runs in its data dir (the volume)"
+    for key in [k for k in os.environ if k.startswith("OTEL_MARGIN_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (settings.http_host, settings.grpc_host) == ("0.0.0.0", "0.0.0.0")
+    assert only("EXPOSE").args.split() == [str(settings.grpc_port), str(settings.http_port)]
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert only("ENTRYPOINT").exec_form() == ["otel-margin"]
+    assert "otel-margin" in scripts
+    assert only("CMD").exec_form() == ["serve"]
+
+
+def test_the_build_context_holds_what_pip_needs_and_nothing_private() -> None:
+    ignore = DockerIgnore.read(REPO / ".dockerignore")
+    needed = ["pyproject.toml", "README.md", "requirements.lock", "Dockerfile"]
+    needed += [p.relative_to(REPO).as_posix() for root in ("otel_margin", "backend") for p in (REPO / root).rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts]  # fmt: skip
+    assert any(n.endswith(".sql") for n in needed), "the migrations must be in the context"
+    kept_out = [n for n in needed if n != "Dockerfile" and ignore.excluded(n)]
+    assert kept_out == [], f"the image build needs these but .dockerignore drops them: {kept_out[:5]}"
+    private = [".env", ".git/config", ".venv/bin/python", "tests/conftest.py", "bench/x.py", "scripts/test.sh"]
+    private += ["backend/otel_margin_backend/__pycache__/cli.cpython-311.pyc", ".mypy_cache/x"]
+    for path in private:
+        assert ignore.excluded(path), f"{path} would be sent to the Docker daemon"
+
+
+def healthcheck_code(test: list[str]) -> str:
+    assert test[:2] == ["python", "-c"], test
+    return test[2]
+
+
+def run_check(code: str, port: int) -> subprocess.CompletedProcess[str]:
+    """Run a healthcheck's Python as the container would, with the backend's HTTP port where it expects it."""
+    return subprocess.run(
+        [sys.executable, "-c", code.replace("127.0.0.1:4318", f"127.0.0.1:{port}")],
+        env={"OTEL_MARGIN_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def healthchecks() -> dict[str, str]:
+    """The image's HEALTHCHECK and docker-compose.yml's for the backend, as Python code."""
+    args = only("HEALTHCHECK").args
+    assert "--interval=" in args and "--start-period=" in args
+    image = healthcheck_code(Instruction("CMD", args.split(" CMD ", 1)[1]).exec_form())
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    test = compose["services"]["otel-margin"]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    return {"image": image, "compose": healthcheck_code(test[1:])}
+
+
+@pytest.mark.parametrize("which", ["image", "compose"])
+def test_the_healthcheck_passes_when_the_backend_is_ready(which: str, db_url: str, tmp_path: Path) -> None:
+    code = healthchecks()[which]
+    assert "/readyz" in code
+    with running_backend(db_url, tmp_path) as backend:
+        result = run_check(code, backend.http_port)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("which", ["image", "compose"])
+def test_the_healthcheck_fails_when_the_database_is_unreachable_or_the_backend_is_down(
+    which: str, tmp_path: Path
+) -> None:
+    code = healthchecks()[which]
+    (closed_db,) = free_ports(1)
+    unreachable = f"postgresql://postgres@127.0.0.1:{closed_db}/otel_margin"
+    with running_backend(unreachable, tmp_path, db_connect_timeout_s=1.0) as backend:
+        # Alive (/healthz answers) but not ready: /readyz answers 503, the check must fail.
+        not_ready = run_check(code, backend.http_port)
+    assert not_ready.returncode != 0
+    (nothing,) = free_ports(1)
+    down = run_check(code, nothing)
+    assert down.returncode != 0
