@@ -27,6 +27,8 @@ WORKDIR /src
 COPY pyproject.toml README.md requirements.lock ./
 COPY otel_margin ./otel_margin
 COPY backend ./backend
+# The generated dashboards and alert rules, which the wheel ships for `otel-margin grafana push`.
+COPY dashboards ./dashboards
 RUN pip install --constraint requirements.lock ".[${OTEL_MARGIN_EXTRAS}]" \
     && rm -rf /src \
     && otel-margin version

@@ -25,6 +25,9 @@ fi
 if [ ! -x "$venv/bin/uv" ]; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check uv
 fi
+# grafana-client pulls urllib3-future, whose wheel installs a .pth that overwrites the real urllib3 at every
+# interpreter start; built from source with URLLIB3_NO_OVERRIDE it installs beside urllib3 instead.
+export URLLIB3_NO_OVERRIDE=1 UV_NO_BINARY_PACKAGE=urllib3-future
 index="$("$venv/bin/python" -m pip config get global.index-url 2>/dev/null || true)"
 if [ -n "$index" ]; then export UV_INDEX_URL="$index"; fi
 if [ "$extra" = genai-openai ]; then

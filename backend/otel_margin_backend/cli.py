@@ -23,6 +23,7 @@ from rich.table import Table
 from otel_margin_backend import __version__, logs
 from otel_margin_backend.analytics.pnl import GroupBy
 from otel_margin_backend.pipeline.errors import OtelMarginError
+from otel_margin_backend.pricing.cli import prices_app
 from otel_margin_backend.settings import ENV_PREFIX, Settings
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(prices_app, name="prices")
 console = Console()
 err = Console(stderr=True)
 
@@ -95,7 +97,7 @@ def migrate() -> None:
 
 @app.command()
 def serve() -> None:
-    """Run the backend: migrate, then serve health checks (and receivers) until interrupted."""
+    """Run the backend: migrate, then serve OTLP (gRPC :4317, HTTP :4318), REST and health checks until stopped."""
     from otel_margin_backend.service import serve as run_service
 
     settings = load_settings()
@@ -280,6 +282,7 @@ def _exact(value: Decimal | None) -> str:
 from otel_margin_backend.budgets.cli import budgets_app  # noqa: E402
 
 app.add_typer(budgets_app, name="budgets")
+from otel_margin_backend.grafana.cli import grafana_app  # noqa: E402
 from otel_margin_backend.revenue.cli import customers_app, fx_app, revenue_app, stripe_app  # noqa: E402
 from otel_margin_backend.simulator.cli import simulate  # noqa: E402
 
@@ -289,3 +292,4 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(stripe_app, name="stripe")
 app.add_typer(revenue_app, name="revenue")
 app.add_typer(fx_app, name="fx")
+app.add_typer(grafana_app, name="grafana")

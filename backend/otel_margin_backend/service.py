@@ -28,6 +28,7 @@ from otel_margin_backend.pipeline.ingest import IngestPipeline
 from otel_margin_backend.pricing import CurrentPriceBook, build_book
 from otel_margin_backend.pricing import create as create_pricer
 from otel_margin_backend.pricing.quality import QualityTable
+from otel_margin_backend.pricing.scheduler import PriceSyncJob
 from otel_margin_backend.receivers import otlp_grpc, otlp_http, rest_usage
 from otel_margin_backend.receivers.auth import TokenCheck, resolve_token
 from otel_margin_backend.revenue import prepare as prepare_revenue
@@ -101,6 +102,12 @@ class Backend:
         self.pipeline = IngestPipeline(Normalizer(settings.normalize_config()), pricer, self.batcher)
         # The simulator prices with the same live book, so a synced price version applies to its next run.
         live = pricer if isinstance(pricer, CurrentPriceBook) else build_book(pricing)
+        # Puts the stored price version in force at start, then syncs daily and swaps new versions in.
+        self.price_sync = (
+            PriceSyncJob(pricer, database_url, pricing, connect_timeout_s=settings.db_connect_timeout_s)
+            if isinstance(pricer, CurrentPriceBook)
+            else None
+        )
         self.simulator = create_simulator(SimulatorConfig(), live, QualityTable.load(pricing.quality_file))
         self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
         tokens = TokenCheck(resolve_token(settings))
@@ -136,6 +143,8 @@ class Backend:
 
     async def start(self) -> None:
         await self.pool.open()
+        if self.price_sync is not None:
+            await self.price_sync.start()  # the stored price version is in force before the first span
         await self.simulator_schedule.start()
         await self.batcher.start()
         budgets = self.settings.budgets_config()
@@ -162,6 +171,8 @@ class Backend:
 
     async def stop(self) -> None:
         """Stop taking requests, write what is queued, close the pool. Safe to call twice."""
+        if self.price_sync is not None:
+            await self.price_sync.shutdown()
         self.http.should_exit = True
         if self._http_task is not None:
             await self._http_task

@@ -18,7 +18,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from otel_margin_backend.budgets.config import BudgetsConfig, WebhookConfig, check_http_url
 from otel_margin_backend.normalize.config import DEFAULT_CUSTOMER_KEYS, DEFAULT_FEATURE_KEYS, NormalizeConfig
-from otel_margin_backend.pricing.config import PricingConfig
+from otel_margin_backend.pricing.config import DEFAULT_SYNC_SOURCE, PricingConfig
 from otel_margin_backend.revenue.config import RevenueSettings
 
 ENV_PREFIX = "OTEL_MARGIN_"
@@ -90,6 +90,20 @@ class Settings(RevenueSettings):
     feature.name,traceloop.association.properties.feature,traceloop.workflow.name."""
     price_overrides_file: Path | None = None
     """Your price overrides YAML (discounts, custom models, aliases). Default: none."""
+    price_quality_file: Path | None = None
+    """A YAML file extending or correcting the bundled model quality table (same format). Default: none."""
+    price_sync_source: str = Field(default=DEFAULT_SYNC_SOURCE, min_length=1)
+    """Where the daily price sync fetches genai-prices data: an http(s) URL or a file path. Default: genai-prices'
+    public data (https://raw.githubusercontent.com/pydantic/genai-prices/refs/heads/main/prices/new_data/v2/data.json)."""
+    price_sync_interval_s: float = Field(default=86_400.0, ge=0)
+    """Seconds between price syncs inside serve; 0 turns the daily sync off. Default: 86400 (daily)."""
+    price_sync_first_delay_s: float = Field(default=60.0, ge=0)
+    """Seconds after serve starts before the first price sync. Default: 60."""
+    price_sync_timeout_s: float = Field(default=30.0, gt=0)
+    """HTTP timeout of one price-data fetch. Default: 30 s."""
+    price_reload_interval_s: float = Field(default=300.0, gt=0)
+    """Seconds between checks for a price version another process activated (otel-margin prices sync, another
+    replica). Default: 300."""
     azure_deployments: dict[str, str] = Field(default_factory=dict)
     """Azure OpenAI deployment name → model, as JSON, e.g. {"prod-chat": "gpt-4o"}. Default: {}."""
     alert_webhook_url: SecretStr | None = None
@@ -157,7 +171,16 @@ class Settings(RevenueSettings):
 
     def pricing_config(self) -> PricingConfig:
         """The pricing stage's config."""
-        return PricingConfig(overrides_file=self.price_overrides_file, azure_deployments=self.azure_deployments)
+        return PricingConfig(
+            overrides_file=self.price_overrides_file,
+            quality_file=self.price_quality_file,
+            azure_deployments=self.azure_deployments,
+            sync_source=self.price_sync_source,
+            sync_interval_s=self.price_sync_interval_s,
+            sync_first_delay_s=self.price_sync_first_delay_s,
+            sync_timeout_s=self.price_sync_timeout_s,
+            reload_interval_s=self.price_reload_interval_s,
+        )
 
     def budgets_config(self) -> BudgetsConfig:
         """The budgets component's config (evaluation schedule and alert webhook)."""

@@ -99,8 +99,14 @@ def test_migrate_then_doctor_on_timescaledb(tsdb_url: str) -> None:
 
 def test_serve_answers_health_and_readiness_then_stops_cleanly(tsdb_url: str, tmp_path: Path) -> None:
     port = free_port()
-    env = _env({"OTEL_MARGIN_DATABASE_URL": tsdb_url, "OTEL_MARGIN_HTTP_PORT": str(port), "OTEL_MARGIN_GRPC_PORT": "0",
-                "OTEL_MARGIN_DATA_DIR": str(tmp_path)})
+    env = _env(
+        {
+            "OTEL_MARGIN_DATABASE_URL": tsdb_url,
+            "OTEL_MARGIN_HTTP_PORT": str(port),
+            "OTEL_MARGIN_GRPC_PORT": "0",
+            "OTEL_MARGIN_DATA_DIR": str(tmp_path),
+        }
+    )
     proc = subprocess.Popen([*COMMAND, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready = _wait_for(f"http://127.0.0.1:{port}/readyz")

@@ -268,7 +268,7 @@ def evaluate(conn: psycopg.Connection[Any], rule: Mapping[str, Any], *, now: dat
     sql = expand(model["rawSql"], ctx, variables=False)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql)  # type: ignore[arg-type]  # the rule's literal SQL
+            cur.execute(sql)
             columns = [c.name for c in cur.description or ()]
             text = [c.name for c in cur.description or () if c.type_code in TEXT_TYPES]
             rows = cur.fetchall()

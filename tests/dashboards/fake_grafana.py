@@ -172,8 +172,8 @@ class FakeGrafana:
         dashboard, folder = dict(body["dashboard"]), body.get("folderUid", "")
         if folder and folder not in self.folders:
             raise Reply(HTTPStatus.BAD_REQUEST, {"message": "folder not found"})
-        uid = dashboard.get("uid")
-        previous = self.dashboards.get(uid) if uid else None
+        uid = str(dashboard.get("uid") or f"d{next(self._ids)}")
+        previous = self.dashboards.get(uid)
         if previous is not None:
             if previous["meta"].get("provisioned"):
                 raise Reply(HTTPStatus.BAD_REQUEST, {"message": "Cannot save provisioned dashboard"})
@@ -267,7 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the test reads ``requests`` instead."""
 
 

@@ -253,8 +253,8 @@ def _macro(name: str, args: list[str], ctx: QueryContext) -> str:
     if name == "__unixEpochNanoTo":
         return str(_unix_nanos(ctx.end))
     if name in ("__unixEpochGroup", "__unixEpochGroupAlias"):
-        seconds = go_float(_group_args(name, args))
-        expr = f"floor(({args[0]})/{seconds})*{seconds}"
+        step = go_float(_group_args(name, args))
+        expr = f"floor(({args[0]})/{step})*{step}"
         return expr + (' AS "time"' if name == "__unixEpochGroupAlias" else "")
     raise MacroError(f"unknown macro {name!r}")
 

@@ -108,6 +108,14 @@ class Seeder:
             (version,),
         )
 
+    def model_price(self, provider: str, model: str, kind: str, amount: str) -> None:
+        """A price in force now, as pricing/store.py publishes it."""
+        self._execute(
+            "INSERT INTO model_prices (price_version, source, provider, model, kind, amount, list_amount)"
+            " VALUES ('genai-prices 0.2.3', 'data', %s, %s, %s, %s, %s)",
+            (provider, model, kind, Decimal(amount), Decimal(amount)),
+        )
+
     def webhook_failure(self, at: datetime, reason: str = "bad_signature") -> None:
         self._execute(
             "INSERT INTO stripe_webhook_failures (received_at, reason, http_status, message, event_id, event_type)"
@@ -134,11 +142,12 @@ class Seeder:
                     "INSERT INTO simulator_results (run_id, computed_at, feature, provider, model, candidate,"
                     " candidate_model, events, skipped_events, cost, current_cost, simulated_cost, savings,"
                     " savings_percent, max_input_tokens, excluded_reason, rank, suggested)"
-                    " VALUES (%s, %s, 'chat', 'openai', 'gpt-4o', %s, %s, 40, 0, 100, %s, %s, %s, %s, 4000, %s, %s, %s)",
+                    " VALUES (%s, %s, 'chat', 'openai', 'gpt-4o', %s, %s, 40, 0, 100, %s, %s, %s, %s, 4000,"
+                    " %s, %s, %s)",
                     (row[0], computed_at, candidate, model, current, simulated, savings, pct, excluded, rank,
                      suggested),
                 )  # fmt: skip
 
     def _execute(self, sql: str, params: tuple[object, ...]) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(sql, params)  # type: ignore[arg-type]  # literal SQL of this module
+            conn.execute(sql, params)

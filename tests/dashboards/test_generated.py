@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.dashboards.files import JSON_DIR, build_script
 
@@ -25,10 +26,8 @@ def test_generation_is_deterministic_and_files_are_named_by_uid() -> None:
     assert sorted(first) == sorted(p.name for p in JSON_DIR.glob("*.json"))
 
 
-def test_check_mode_reports_a_hand_edited_file(tmp_path: object) -> None:
-    from pathlib import Path
-
-    out = Path(str(tmp_path))
+def test_check_mode_reports_a_hand_edited_file(tmp_path: Path) -> None:
+    out = tmp_path
     build = build_script()
     assert build.write(out) == sorted(build.render())
     assert build.stale(out) == []

@@ -54,7 +54,7 @@ def panel_sql(uid: str, panel_id: int) -> str:
 
 
 def one(conn: psycopg.Connection[Any], sql: str) -> Any:
-    rows = conn.execute(sql).fetchall()  # type: ignore[call-overload]  # a dashboard's SQL
+    rows = conn.execute(sql).fetchall()
     assert len(rows) == 1 and len(rows[0]) == 1, rows
     return rows[0][0]
 
@@ -89,12 +89,14 @@ def test_customer_pnl_and_detail_equal_the_cli_pnl_by_customer(name: str, db_url
         expected = read_pnl(conn, span, "customer")
         customers = Variable([row.key for row in expected], multi=True)
         ctx = QueryContext(start=start, end=end, variables={"customer": customers})
-        table = conn.execute(expand(panel_sql("otel-margin-customer-pnl", 3), ctx)).fetchall()  # type: ignore[call-overload]
+        table = conn.execute(expand(panel_sql("otel-margin-customer-pnl", 3), ctx)).fetchall()
         assert [row[:5] for row in table] == [(r.key, r.revenue, r.cost, r.margin, r.margin_pct) for r in expected]
         for row in expected:
             detail = QueryContext(start=start, end=end, variables={"customer": Variable(row.key)})
             stats = [one(conn, expand(panel_sql("otel-margin-customer", i), detail)) for i in (1, 2, 3, 4)]
             assert stats == [row.revenue, row.cost, row.margin, row.margin_pct], row.key
+            by_model = conn.execute(expand(panel_sql("otel-margin-customer", 7), detail)).fetchall()
+            assert sum((r[6] for r in by_model), Decimal(0)) == row.cost, row.key
 
 
 def test_period_and_grafana_range_agree() -> None:

@@ -10,6 +10,7 @@ and unmapped revenue. The range is the last 7 days; on TimescaleDB the datasourc
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -45,6 +46,8 @@ EXPECTED: dict[str, dict[int, list[str]]] = {
         5: ["feature", "provider", "model", "candidate", "events", "skipped_events", "current_cost", "simulated_cost",
             "savings", "savings_percent", "benchmark", "quality_current", "quality_candidate", "quality_per_dollar",
             "rank", "suggested", "excluded_reason"],
+        6: ["provider", "model", "kind", "condition", "amount", "list_amount", "discount_percent", "currency",
+            "valid_from", "source", "price_version", "override_version"],
     },
     "otel-margin-budgets": {
         1: ["exceeded"], 2: ["critical"], 3: ["warning"], 4: ["Open alerts"],
@@ -95,6 +98,9 @@ def seed_everything(url: str) -> Seeder:
     seeder.evaluate_budgets()
     seeder.simulator_run(now - timedelta(hours=1))
     seeder.active_price_version()
+    seeder.model_price("openai", "gpt-4o", "input_mtok", "2.5")
+    seeder.model_price("openai", "gpt-4.1-mini", "input_mtok", "0.4")
+    seeder.model_price("openai", "gpt-3.5-turbo", "input_mtok", "0.5")  # in no simulation: not shown
     seeder.price_sync(now - timedelta(hours=3), ok=True)
     seeder.price_sync(now - timedelta(hours=2), ok=False)
     seeder.webhook_failure(now - timedelta(hours=1))
@@ -104,7 +110,7 @@ def seed_everything(url: str) -> Seeder:
 
 def run(conn: psycopg.Connection[Any], sql: str) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
     with conn.cursor() as cur:
-        cur.execute(sql)  # type: ignore[arg-type]  # a dashboard's SQL
+        cur.execute(sql)
         description = cur.description or []
         return ([c.name for c in description], [c.name for c in description if c.type_code in TEXT_TYPES],
                 cur.fetchall())  # fmt: skip
@@ -165,3 +171,12 @@ def test_quotes_in_values_reach_the_database_escaped(db_url: str) -> None:
                            variables={"customer": Variable(["o'brien", "plexo"], multi=True)})  # fmt: skip
         _, _, rows = run(conn, expand(table["targets"][0]["rawSql"], ctx))
     assert [row[0] for row in rows] == ["plexo", "o'brien"]  # unprofitable first
+
+
+def test_prices_in_force_are_those_of_the_simulated_models(db_url: str) -> None:
+    seed_everything(db_url)
+    (prices,) = [p for p in panels(dashboards()["otel-margin-simulator"]) if p["id"] == 6]
+    with psycopg.connect(db_url) as conn:
+        now = Seeder(db_url).now()
+        _, _, rows = run(conn, expand(prices["targets"][0]["rawSql"], QueryContext(start=now, end=now)))
+    assert [(row[1], row[4]) for row in rows] == [("gpt-4.1-mini", Decimal("0.4")), ("gpt-4o", Decimal("2.5"))]

@@ -46,7 +46,8 @@ def seconds(duration: str) -> int:
 
 def provisioned_datasource() -> dict[str, Any]:
     (datasource,) = [d for d in load_yaml(DATASOURCES)["datasources"] if d["uid"] == "otel-margin"]
-    return datasource
+    found: dict[str, Any] = datasource
+    return found
 
 
 def test_rules_file_has_grafanas_top_level_shape() -> None:

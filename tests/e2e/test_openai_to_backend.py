@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.sdk.instrumentors import LEGACY_V2, OPENLLMETRY, SUCCESSOR
 from otel_margin_backend.demo.openai_stub import OpenAIStub
+from tests.sdk.instrumentors import LEGACY_V2, OPENLLMETRY, SUCCESSOR
 from tests.sdk.scripts import OTEL_VARIABLES
 from tests.support.backend import TOKEN, BackendThread, running_backend
 from tests.support.stores import Server

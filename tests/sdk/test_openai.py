@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.sdk.instrumentors import LEGACY_V2, OPENLLMETRY, SUCCESSOR, installed
 from otel_margin_backend.demo.openai_stub import OpenAIStub
+from tests.sdk.instrumentors import LEGACY_V2, OPENLLMETRY, SUCCESSOR, installed
 from tests.sdk.scripts import run_python
 
 ROOT = Path(__file__).resolve().parents[2]

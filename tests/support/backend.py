@@ -29,6 +29,7 @@ def backend_settings(data_dir: Path, **overrides: Any) -> Settings:
         "ingest_token": TOKEN,
         "batch_max_wait_ms": 20,
         "db_connect_timeout_s": 2.0,
+        "price_sync_interval_s": 0,  # no network fetch from tests; a test turns the daily sync on when it needs it
     }
     values.update(overrides)
     return Settings(**values)

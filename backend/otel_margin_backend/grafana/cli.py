@@ -103,11 +103,12 @@ def datasource_settings(
 
 def plan_table(steps: list[Step], *, title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("object", "uid", "title", "action"):
-        table.add_column(column)
+    table.add_column("object", no_wrap=True)
+    table.add_column("uid", no_wrap=True, min_width=max((len(step.uid) for step in steps), default=3))
+    table.add_column("action", no_wrap=True)
+    table.add_column("note")
     for step in steps:
-        action = f"[{_STYLES[step.action]}]{step.action}[/]" + (f" ({step.note})" if step.note else "")
-        table.add_row(step.kind, step.uid, step.title, action)
+        table.add_row(step.kind, step.uid, f"[{_STYLES[step.action]}]{step.action}[/]", step.note)
     return table
 
 
@@ -124,17 +125,17 @@ def push(
     dashboards: Annotated[Path | None, typer.Option(envvar="OTEL_MARGIN_DASHBOARDS_DIR", file_okay=False,
                                                     help="The dashboards/ folder to push (default: the one "
                                                          "shipped with otel-margin).")] = None,
-    db_host: Annotated[str | None, typer.Option(help="Database host as Grafana reaches it. [default: from "
-                                                     "OTEL_MARGIN_DATABASE_URL]")] = None,
-    db_port: Annotated[int | None, typer.Option(min=1, max=65535, help="Database port. [default: from "
-                                                                     "OTEL_MARGIN_DATABASE_URL, else 5432]")] = None,
-    db_name: Annotated[str | None, typer.Option(help="Database name. [default: from "
-                                                     "OTEL_MARGIN_DATABASE_URL]")] = None,
-    db_user: Annotated[str | None, typer.Option(help="Login role. [default: OTEL_MARGIN_READER_ROLE]")] = None,
-    db_password: Annotated[str | None, typer.Option(help="The role's password. [default: "
-                                                         "OTEL_MARGIN_READER_PASSWORD]")] = None,
-    db_sslmode: Annotated[str | None, typer.Option(help="disable, require, verify-ca or verify-full. [default: the "
-                                                        "database URL's sslmode, else require]")] = None,
+    db_host: Annotated[str | None, typer.Option(help="Database host as Grafana reaches it. (default: from "
+                                                     "OTEL_MARGIN_DATABASE_URL)")] = None,
+    db_port: Annotated[int | None, typer.Option(min=1, max=65535, help="Database port. (default: from "
+                                                                     "OTEL_MARGIN_DATABASE_URL, else 5432)")] = None,
+    db_name: Annotated[str | None, typer.Option(help="Database name. (default: from "
+                                                     "OTEL_MARGIN_DATABASE_URL)")] = None,
+    db_user: Annotated[str | None, typer.Option(help="Login role. (default: OTEL_MARGIN_READER_ROLE)")] = None,
+    db_password: Annotated[str | None, typer.Option(help="The role's password. (default: "
+                                                         "OTEL_MARGIN_READER_PASSWORD)")] = None,
+    db_sslmode: Annotated[str | None, typer.Option(help="disable, require, verify-ca or verify-full. (default: the "
+                                                        "database URL's sslmode, else require)")] = None,
     timescaledb: Annotated[bool, typer.Option(help="The database has TimescaleDB ($__timeGroup uses "
                                                    "time_bucket); --no-timescaledb for plain PostgreSQL.")] = True,
 ) -> None:  # fmt: skip

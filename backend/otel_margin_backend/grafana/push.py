@@ -211,7 +211,8 @@ def _message(exc: GrafanaException) -> str:
     body = exc.response
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
-    return str(body or exc.message).strip().splitlines()[0][:300] if (body or exc.message) else "no message"
+    text = str(body or "").strip()
+    return text.splitlines()[0][:300] if text else "no message"
 
 
 def _reason(exc: Exception) -> str:
@@ -336,7 +337,7 @@ def _datasource_step(grafana: _Grafana, settings: DatasourceSettings, force: boo
         step.write = lambda: grafana.call("create the datasource", ds.create_datasource, desired)
         return step
     if remote.get("readOnly"):
-        step.action, step.note = "skip", "provisioned from a file"
+        step.action, step.note = "skip", "file-provisioned"
         return step
     public = {k: v for k, v in desired.items() if k != "secureJsonData"}
     has_password = bool((remote.get("secureJsonFields") or {}).get("password"))
@@ -374,7 +375,7 @@ def _dashboard_step(grafana: _Grafana, dashboard: Mapping[str, Any], folder: str
         return step
     meta = remote.get("meta") or {}
     if meta.get("provisioned"):
-        step.action, step.note, step.write = "skip", "provisioned from a file", None
+        step.action, step.note, step.write = "skip", "file-provisioned", None
         return step
     stored = {k: v for k, v in (remote.get("dashboard") or {}).items() if k not in ("id", "version")}
     if not force and meta.get("folderUid") == folder and contains(stored, dashboard):
@@ -395,7 +396,7 @@ def _rule_steps(grafana: _Grafana, groups: Sequence[Mapping[str, Any]], folder: 
             if remote is None:
                 step.write = _writer(grafana, f"create alert rule {uid}", rules.create_alertrule, desired)
             elif remote.get("provenance") == "file":
-                step.action, step.note = "skip", "provisioned from a file"
+                step.action, step.note = "skip", "file-provisioned"
             elif force or not _same_rule(remote, desired):
                 step.action = "update"
                 step.write = _writer(grafana, f"update alert rule {uid}", rules.update_alertrule, uid, desired)
@@ -418,7 +419,7 @@ def _group_step(grafana: _Grafana, group: Mapping[str, Any], folder: str, force:
     name, interval = str(group["name"]), _seconds(str(group["interval"]))
     what = f"read rule group {name}"
     remote = grafana.call(what, rules.get_rule_group, folder, name, missing_ok=True)
-    step = Step("rule group", name, f"every {group['interval']}", "create" if remote is None else "update")
+    step = Step("rule group", name, name, "create" if remote is None else "update", f"every {group['interval']}")
     if remote is not None and remote.get("interval") == interval and not force:
         step.action = "unchanged"
         return step

@@ -263,7 +263,8 @@ def reprice(
                 result = repricer.apply()
     skipped = f"; {result.skipped:,} changed by another re-price meanwhile, left alone" if result.skipped else ""
     console.print(
-        f"Applied: {result.updated:,} calls updated and {result.hour_groups:,} hourly rollups recomputed{skipped}."
+        f"Applied: {result.updated:,} calls updated, {result.hour_groups:,} hourly rollup groups recomputed and their"
+        f" daily totals corrected{skipped}."
     )
 
 

@@ -6,16 +6,17 @@
    rows are left alone), prices it again with the book, and totals cost per customer before and after. Rows
    whose cost, status or versions change are COPYed, with the values the scan read, into a temporary table.
    Memory stays flat whatever the range; ``on_progress`` reports rows scanned.
-2. ``apply``: ``usage_reprice_apply()`` (``0012_reprice.sql``) locks ``usage_hourly`` against ingestion,
-   updates the rows that still hold the values the scan read (a row another re-price changed meanwhile is
-   skipped and counted), recomputes every affected hour group from its raw rows, and the transaction
-   commits: raw rows and rollups change together or not at all. ``discard`` (a dry run) rolls back instead,
+2. ``apply``: ``usage_reprice_apply()`` (``0012_reprice.sql``) locks ``usage_hourly`` and ``usage_daily``
+   against ingestion, updates the rows that still hold the values the scan read (a row another re-price
+   changed meanwhile is skipped and counted), recomputes every affected hour group from its raw rows, moves
+   each day group by what its hours moved, and the transaction commits: raw rows and rollups change
+   together or not at all. ``discard`` (a dry run) rolls back instead,
    and nothing is written.
 
-What a stored row cannot tell: the span attributes that chose a service tier or batch price
-(``openai.response.service_tier``, ``otel_margin.processing``) or the API host (``server.address``). They are
-read from a ``usage_events.attributes`` (jsonb) column when the table has one; without it a re-priced call
-gets the standard price. Hence the rule: a priced call whose ``price_version`` and ``override_version``
+The span attributes that chose a service tier or batch price (``openai.response.service_tier``,
+``otel_margin.processing``) are stored with each call (``usage_events.attributes``) and choose the price again;
+the API host (``server.address``) is not stored, so a call whose provider only it named stays as it is. Hence
+the rule: a priced call whose ``price_version`` and ``override_version``
 already equal the book's is kept as it is (the same book priced it, with all its attributes); unpriced
 calls are always priced again (a new custom model or Azure deployment may price them now).
 

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import errors as pgerrors
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from otel_margin_backend.pipeline.errors import PermanentError, StoreUnavailable
 from otel_margin_backend.pipeline.events import UsageEvent
+from otel_margin_backend.pricing.book import DEFAULT_CONTEXT_ATTRIBUTES
 from otel_margin_backend.storage.database import AsyncConn
 
 log = logging.getLogger(__name__)
@@ -57,10 +59,14 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("override_version", "text"),
     ("reported_cost", "numeric"),
     ("reported_cost_source", "text"),
+    ("attributes", "jsonb"),
 )
 COLUMN_LIST = ", ".join(name for name, _ in COLUMNS)
 COLUMN_TYPES = [type_ for _, type_ in COLUMNS]
 _MAX_ATTEMPTS = 3
+STORED_ATTRIBUTES = frozenset(key for keys in DEFAULT_CONTEXT_ATTRIBUTES.values() for key in keys)
+"""The span attributes kept on a row: those that chose its price beyond model and tokens (so a re-price can
+choose it again). Everything else a span carried stays in the trace backend."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +87,15 @@ def row(event: UsageEvent) -> tuple[object, ...]:
         event.output_tokens, event.reasoning_tokens, event.tokens_estimated, event.status.value,
         event.cost_input, event.cost_cache_read, event.cost_cache_write, event.cost_output,
         event.cost_reasoning, event.cost_total, event.currency, event.price_version,
-        event.override_version, event.reported_cost, event.reported_cost_source,
+        event.override_version, event.reported_cost, event.reported_cost_source, _stored(event.attributes),
     )  # fmt: skip
+
+
+def _stored(attributes: dict[str, str]) -> Jsonb | None:
+    if not attributes:
+        return None
+    kept = {key: value for key, value in attributes.items() if key in STORED_ATTRIBUTES}
+    return Jsonb(kept) if kept else None
 
 
 async def write_batch(conn: AsyncConn, events: Sequence[UsageEvent]) -> WriteResult:

@@ -53,11 +53,13 @@ def build() -> dict[str, object]:
         table_panel(grid, FEATURE_MODEL_TABLE, "Cost by feature and model", f"""
             SELECT feature, provider, model, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
                    sum(output_tokens) AS output_tokens, sum(cost) AS cost, sum(unpriced_calls) AS unpriced_calls
-            {usage}
+            FROM usage_rollup_range({PNL_RANGE})
+            WHERE customer_id = {customer}
             GROUP BY 1, 2, 3
             ORDER BY cost DESC, 1, 2, 3
             """, w=12, overrides=Overrides().money("cost"),
-            description="Calls, tokens and cost (USD) per feature and model in the range."),
+            description="Calls, tokens and cost (USD) per feature and model in the range (daily and hourly "
+                        "rollups: usage_rollup_range)."),
         table_panel(grid, REVENUE_BY_MONTH, "Revenue by month", f"""
             SELECT month, currency, revenue, refunds, net, reporting_currency, net_reporting, converted
             FROM revenue_monthly_reporting

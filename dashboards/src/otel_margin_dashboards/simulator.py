@@ -16,7 +16,7 @@ from otel_margin_dashboards.panels import (
 
 UID = "otel-margin-simulator"
 
-SAVINGS, SUGGESTIONS, COMPUTED_AT, PERIOD, RESULTS = 1, 2, 3, 4, 5
+SAVINGS, SUGGESTIONS, COMPUTED_AT, PERIOD, RESULTS, PRICES = 1, 2, 3, 4, 5, 6
 
 
 def build() -> dict[str, object]:
@@ -47,6 +47,16 @@ def build() -> dict[str, object]:
             .colored("savings_percent", steps((None, RED), (0, ORANGE), (10, GREEN)), unit="percent"),
             description="Per feature, current model and candidate: the same calls' cost now and on the candidate, "
                         "quality scores, rank by quality per dollar, and why a candidate was excluded."),
+        table_panel(grid, PRICES, "Prices in force", """
+            SELECT provider, model, kind, condition, amount, list_amount, discount_percent, currency, valid_from,
+                   source, price_version, override_version
+            FROM model_prices_current
+            WHERE model IN (SELECT model FROM simulator_latest UNION SELECT candidate_model FROM simulator_latest)
+            ORDER BY provider, model, kind, condition
+            """, h=12,
+            description="The prices the simulation used: the current and candidate models' prices now in force "
+                        "(model_prices_current; amount after your overrides' discount, list_amount as published, "
+                        "USD per million tokens for *_mtok kinds)."),
     ]  # fmt: skip
     return build_dashboard(
         UID,

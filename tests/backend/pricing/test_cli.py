@@ -197,7 +197,10 @@ def test_reprice_applies_with_rollups_corrected(db_url: str, tmp_path: Path) -> 
     result = invoke(db_url, "reprice", "--from", "2026-11-01", "--to", "2026-11-30", overrides=overrides)
 
     assert result.exit_code == 0, result.output
-    assert "Applied: 4 calls updated and 3 hourly rollups recomputed." in result.stdout
+    assert (
+        "Applied: 4 calls updated, 3 hourly rollup groups recomputed and their daily totals corrected."
+        in result.stdout.replace("\n", " ")
+    )
     assert scalar(db_url, "SELECT sum(cost_total) FROM usage_events") == Decimal("2.02980")
     assert scalar(db_url, "SELECT sum(cost) FROM usage_hourly") == Decimal("2.02980")
     assert scalar(db_url, "SELECT sum(cost) FROM usage_daily") == Decimal("2.02980")

@@ -167,7 +167,7 @@ def test_repricing_with_the_book_that_priced_the_rows_changes_nothing(db_url: st
 
 
 def test_a_priced_call_of_the_same_book_keeps_its_service_tier(db_url: str, manual: Conn) -> None:
-    """Stored rows carry no service tier: a call the book in force priced at flex rates stays as it is."""
+    """A call the book in force priced at flex rates stays as it is."""
     flex = usage(7, "acct_4", "o3", "2026-11-03T12:00", input_tokens=1_000_000, output=1_000_000,
                  attributes={"openai.response.service_tier": "flex"})  # fmt: skip
     assert flex.cost_total == D("5")  # flex: $1 + $4 (standard: $2 + $8)
@@ -177,6 +177,22 @@ def test_a_priced_call_of_the_same_book_keeps_its_service_tier(db_url: str, manu
 
     assert summary.rows_to_update == 0
     assert costs(db_url)[0][2] == D("5")
+
+
+def test_a_flex_call_is_repriced_at_flex_rates_under_a_new_book(db_url: str, manual: Conn) -> None:
+    """The stored service tier (usage_events.attributes) chooses the flex price again under the new book."""
+    flex = usage(7, "acct_4", "o3", "2026-11-03T12:00", input_tokens=1_000_000, output=1_000_000,
+                 attributes={"openai.response.service_tier": "flex", "server.address": "api.openai.com"})  # fmt: skip
+    run(write(db_url, [flex]))
+    with psycopg.connect(db_url) as conn:
+        stored = conn.execute("SELECT attributes FROM usage_events").fetchone()
+    assert stored == ({"openai.response.service_tier": "flex"},)  # only the price-context keys are kept
+    discounted = PriceBook.bundled(overrides=Overrides.parse("version: 1\ndiscounts:\n  - provider: openai\n"
+                                                             "    percent: 50\n", source="test"))  # fmt: skip
+
+    reprice(manual, discounted)
+
+    assert costs(db_url)[0][2] == D("2.5")  # flex $5, half off; the standard price would give $5
 
 
 def test_groups_thinned_by_retention_keep_the_removed_share(db_url: str, manual: Conn) -> None:
