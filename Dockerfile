@@ -29,7 +29,9 @@ COPY otel_margin ./otel_margin
 COPY backend ./backend
 # The generated dashboards and alert rules, which the wheel ships for `otel-margin grafana push`.
 COPY dashboards ./dashboards
-RUN pip install --constraint requirements.lock ".[${OTEL_MARGIN_EXTRAS}]" \
+# urllib3-future (via grafana-client) is built from source with URLLIB3_NO_OVERRIDE so that it installs beside
+# urllib3 instead of replacing it.
+RUN URLLIB3_NO_OVERRIDE=1 pip install --no-binary urllib3-future --constraint requirements.lock ".[${OTEL_MARGIN_EXTRAS}]" \
     && rm -rf /src \
     && otel-margin version
 

@@ -27,7 +27,7 @@ if [ ! -x "$venv/bin/uv" ]; then
 fi
 # grafana-client pulls urllib3-future, whose wheel installs a .pth that overwrites the real urllib3 at every
 # interpreter start; built from source with URLLIB3_NO_OVERRIDE it installs beside urllib3 instead.
-export URLLIB3_NO_OVERRIDE=1 UV_NO_BINARY_PACKAGE=urllib3-future
+export URLLIB3_NO_OVERRIDE=1
 index="$("$venv/bin/python" -m pip config get global.index-url 2>/dev/null || true)"
 if [ -n "$index" ]; then export UV_INDEX_URL="$index"; fi
 if [ "$extra" = genai-openai ]; then
@@ -41,4 +41,5 @@ if [ "$extra" = genai-openai ]; then
     exit 0
 fi
 echo "==> installing otel-margin[$extra] from requirements.lock"
-"$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -c requirements.lock -e ".[$extra]"
+"$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-binary urllib3-future -c requirements.lock \
+    -e ".[$extra]"

@@ -56,7 +56,7 @@ def test_dependencies_are_installed_with_the_lock_file_as_constraints() -> None:
     assert "backend" in extras
     copied = [i.args.split()[:-1] for i in instructions(DOCKERFILE) if i.keyword == "COPY"]
     assert sorted(s for sources in copied for s in sources) == sorted(
-        ["pyproject.toml", "README.md", "requirements.lock", "otel_margin", "backend"]
+        ["pyproject.toml", "README.md", "requirements.lock", "otel_margin", "backend", "dashboards"]
     )
 
 
