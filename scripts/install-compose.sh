@@ -23,6 +23,8 @@ LOG="${CACHE_DIR}/install.log"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/private-apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/private-apt.sh"
 
 on_error() {
     local rc=$?
@@ -70,29 +72,7 @@ fi
 debs=("${CACHE_DIR}/docker-compose_${COMPOSE_VERSION}"*_amd64.deb)
 if [[ ! -f "${debs[0]}" ]]; then
     [[ "$(dpkg --print-architecture)" == amd64 ]] || die "only amd64 is handled here (found $(dpkg --print-architecture))"
-    # The mirror is whatever this machine's apt already uses; never hard-code a host here.
-    mirror=""
-    if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
-        mirror=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-    elif [[ -f /etc/apt/sources.list ]]; then
-        mirror=$(awk '/^deb(-src)?[ \t]/ { sub(/\[[^]]*\][ \t]*/, ""); if ($2 !~ /security/) { print $2; exit } }' \
-            /etc/apt/sources.list)
-    fi
-    [[ -n "$mirror" ]] || die "could not read a Debian mirror from /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
-
-    # Own sources.list, lists and cache dirs: the system's apt state is never touched.
-    mkdir -p "${CACHE_DIR}/apt/lists/partial" "${CACHE_DIR}/apt/cache/archives/partial"
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${DEBIAN_SUITE} main" \
-        >"${CACHE_DIR}/apt/sources.list"
-    apt_opts=(
-        -o "Dir::Etc::sourcelist=${CACHE_DIR}/apt/sources.list"
-        -o "Dir::Etc::sourceparts=-"
-        -o "Dir::State::Lists=${CACHE_DIR}/apt/lists"
-        -o "Dir::Cache=${CACHE_DIR}/apt/cache"
-    )
-    # As root, apt downloads as _apt, which cannot enter /root/.cache; say up front that root downloads.
-    [[ $EUID -eq 0 ]] && apt_opts+=(-o "APT::Sandbox::User=root")
-
+    private_apt deb "$CACHE_DIR" "$DEBIAN_SUITE"
     say "fetching docker-compose from ${DEBIAN_SUITE} (${mirror})"
     apt-get "${apt_opts[@]}" update -qq >>"$LOG" 2>&1
     (cd "$CACHE_DIR" && apt-get "${apt_opts[@]}" download docker-compose) >>"$LOG" 2>&1

@@ -26,6 +26,8 @@ LOG="${CACHE_DIR}/build.log"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/private-apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/private-apt.sh"
 
 on_error() {
     local rc=$?
@@ -114,30 +116,7 @@ fi
 # --- 2. TimescaleDB source from Debian trixie, via a private apt config ------------------------------------
 if [[ ! -f "${SRC_DIR}/CMakeLists.txt" ]]; then
     if ! compgen -G "${CACHE_DIR}/timescaledb_${TSDB_VERSION}*.orig.tar.*" >/dev/null; then
-        # The mirror is whatever this machine's apt already uses; never hard-code a host here.
-        mirror=""
-        if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
-            mirror=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-        elif [[ -f /etc/apt/sources.list ]]; then
-            mirror=$(awk '/^deb(-src)?[ \t]/ { sub(/\[[^]]*\][ \t]*/, ""); if ($2 !~ /security/) { print $2; exit } }' \
-                /etc/apt/sources.list)
-        fi
-        [[ -n "$mirror" ]] || die "could not read a Debian mirror from /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
-
-        # Own sources.list, lists and cache dirs: the system's apt state is never touched.
-        mkdir -p "${CACHE_DIR}/apt/lists/partial" "${CACHE_DIR}/apt/cache"
-        echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${DEBIAN_SUITE} main" \
-            >"${CACHE_DIR}/apt/sources.list"
-        apt_opts=(
-            -o "Dir::Etc::sourcelist=${CACHE_DIR}/apt/sources.list"
-            -o "Dir::Etc::sourceparts=-"
-            -o "Dir::State::Lists=${CACHE_DIR}/apt/lists"
-            -o "Dir::Cache=${CACHE_DIR}/apt/cache"
-        )
-        # As root, apt downloads as _apt, which cannot enter /root/.cache; it would fall back to root
-        # anyway (with a warning), so say so up front. Signatures are verified either way.
-        [[ $EUID -eq 0 ]] && apt_opts+=(-o "APT::Sandbox::User=root")
-
+        private_apt deb-src "$CACHE_DIR" "$DEBIAN_SUITE"
         say "fetching the timescaledb source package from ${DEBIAN_SUITE} (${mirror})"
         apt-get "${apt_opts[@]}" update -qq >>"$LOG" 2>&1
         (cd "$CACHE_DIR" && apt-get "${apt_opts[@]}" source --download-only timescaledb) >>"$LOG" 2>&1
