@@ -76,13 +76,12 @@ def version() -> None:
 @app.command()
 def migrate() -> None:
     """Apply pending database migrations (safe to run from several processes at once)."""
+    from otel_margin_backend.service import prepare
     from otel_margin_backend.storage.database import Store
-    from otel_margin_backend.storage.migrator import migrate as run_migrations
 
     settings = load_settings()
-    with _user_errors(), Store(settings) as store, store.connection() as conn:
-        password = settings.reader_password.get_secret_value() if settings.reader_password else None
-        applied = run_migrations(conn, reader_role=settings.reader_role, reader_password=password)
+    with _user_errors(), Store(settings) as store:
+        applied = prepare(store)
         target = store.target
     table = Table("version", "migration", "applied at", "this run", title=f"Migrations on {target}")
     for m in applied:

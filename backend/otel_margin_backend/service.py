@@ -40,7 +40,7 @@ from otel_margin_backend.simulator import create as create_simulator
 from otel_margin_backend.simulator import routes as simulator_routes
 from otel_margin_backend.simulator.scheduler import Scheduler as SimulatorSchedule
 from otel_margin_backend.storage.database import AsyncConn, Store, server_info
-from otel_margin_backend.storage.migrator import migrate
+from otel_margin_backend.storage.migrator import AppliedMigration, migrate
 from otel_margin_backend.storage.writer import UsageWriter
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ GRPC_GRACE_S = 5.0
 T = TypeVar("T")
 
 
-def prepare(store: Store) -> None:
-    """Migrate the database and log what it is."""
+def prepare(store: Store) -> list[AppliedMigration]:
+    """Migrate the database, put the revenue settings in it, and log what it is; return every migration."""
     settings = store.settings
     password = settings.reader_password.get_secret_value() if settings.reader_password else None
     with store.connection() as conn:
@@ -66,6 +66,7 @@ def prepare(store: Store) -> None:
             "newly_applied": sum(m.newly_applied for m in applied),
         },
     )
+    return applied
 
 
 class _HttpServer(uvicorn.Server):

@@ -11,7 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_margin_backend.normalize import Normalizer, NormalizeResult
 from otel_margin_backend.pipeline.batcher import Batcher
 from otel_margin_backend.pipeline.consumer import Accepted
-from otel_margin_backend.pipeline.events import UsageEvent
+from otel_margin_backend.pipeline.events import UsageEvent, UsageStatus
 from otel_margin_backend.pricing import Pricer
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class IngestPipeline:
         price = self.pricer.price
         for event in events:
             price(event)
-        self.stats.unpriced += sum(1 for e in events if e.cost_total is None and e.status.value == "unpriced")
+        self.stats.unpriced += sum(1 for e in events if e.status is UsageStatus.UNPRICED)
         await self.batcher.submit(events)
         self.stats.events_stored += len(events)
 

@@ -31,10 +31,9 @@ from otel_margin_backend.normalize.provider import normalize_provider
 from otel_margin_backend.pipeline.consumer import UsageConsumer
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.events import NO_FEATURE, UsageEvent, UsageStatus, request_event_id
-from otel_margin_backend.receivers._codec import JSON, decompress, encode_status
-from otel_margin_backend.receivers._status import classify
+from otel_margin_backend.receivers._codec import JSON, decompress
 from otel_margin_backend.receivers.auth import TokenCheck
-from otel_margin_backend.receivers.otlp_http import MAX_BODY_BYTES, read_body
+from otel_margin_backend.receivers.otlp_http import MAX_BODY_BYTES, error_response, read_body
 
 MAX_TOKENS = 1_000_000_000
 """Larger counts for one call are a bug upstream, not usage: refused."""
@@ -146,9 +145,7 @@ def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int =
             if events:
                 await consumer.consume_events(events)
         except Exception as exc:  # every failure becomes a status; classify() logs the unexpected
-            failure = classify(exc)
-            headers = {"Retry-After": str(round(failure.retry_after_s))} if failure.retry_after_s else None
-            return Response(encode_status(failure.status_proto(), JSON), failure.http_status, headers, media_type=JSON)
+            return error_response(exc, JSON)
         return JSONResponse({"accepted": len(events), "rejected": rejected}, status_code=200 if events else 400)
 
     return [Route("/v1/usage", post_usage, methods=["POST"])]
