@@ -13,7 +13,7 @@ def main() -> None:
     # nothing here forks with live gRPC state, so they are not needed.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     try:
-        from otel_margin_backend.cli import app
+        from otel_margin_backend.cli.main import app
     except ImportError as exc:  # pragma: no cover - depends on what is installed
         sys.stderr.write(
             f"otel-margin: the backend's dependencies are not installed ({exc.name} is missing).\n"

@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -20,20 +20,12 @@ from otel_margin_backend.budgets.config import BudgetsConfig, WebhookConfig, che
 from otel_margin_backend.normalize.config import DEFAULT_CUSTOMER_KEYS, DEFAULT_FEATURE_KEYS, NormalizeConfig
 from otel_margin_backend.pricing.config import DEFAULT_SYNC_SOURCE, PricingConfig
 from otel_margin_backend.revenue.config import RevenueSettings
+from otel_margin_backend.storage.config import StorageConfig, mask_url
 
 ENV_PREFIX = "OTEL_MARGIN_"
 
 KeyList = Annotated[tuple[str, ...], NoDecode]
 """A list of attribute names, written in the environment as ``a,b,c``."""
-
-
-def mask_url(url: str) -> str:
-    """A connection URL with its password replaced by ``***``, safe to print or log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Settings(RevenueSettings):
@@ -158,6 +150,17 @@ class Settings(RevenueSettings):
     def embedded(self) -> bool:
         """True when no database URL is configured and the embedded PostgreSQL serves."""
         return self.database_url is None
+
+    def storage_config(self) -> StorageConfig:
+        """The store's config."""
+        return StorageConfig(
+            database_url=self.database_url,
+            data_dir=self.data_dir,
+            connect_timeout_s=self.db_connect_timeout_s,
+            pool_max=self.db_pool_max,
+            reader_role=self.reader_role,
+            reader_password=self.reader_password,
+        )
 
     def normalize_config(self) -> NormalizeConfig:
         """The normalization stage's config."""

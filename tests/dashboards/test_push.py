@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from otel_margin_backend.grafana.cli import grafana_app
+from otel_margin_backend.cli.grafana import grafana_app
 from tests.dashboards.fake_grafana import FakeGrafana, serve
 from tests.dashboards.files import DATASOURCES, dashboards, load_yaml, rules
 from tests.support.pgcluster import free_port

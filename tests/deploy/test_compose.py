@@ -20,7 +20,7 @@ import pytest
 import yaml
 from typer.main import get_command
 
-from otel_margin_backend import cli
+from otel_margin_backend.cli import main as cli
 from otel_margin_backend.settings import Settings
 from tests.deploy.dockerfile import image_env
 

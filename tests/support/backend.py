@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from otel_margin_backend.service import BackgroundBackend
+from otel_margin_backend.service.backend import BackgroundBackend
 from otel_margin_backend.settings import Settings
 
 TOKEN = "test-ingest-token"

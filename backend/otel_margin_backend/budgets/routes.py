@@ -30,9 +30,9 @@ from otel_margin_backend.budgets import store
 from otel_margin_backend.budgets.definition import parse_body
 from otel_margin_backend.budgets.errors import BudgetFileError, BudgetManagedByFile, BudgetNotFound, Problem
 from otel_margin_backend.pipeline.errors import RetryableError
-from otel_margin_backend.receivers._status import Unauthenticated
-from otel_margin_backend.receivers.auth import TokenCheck
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.status import Unauthenticated
 
 MAX_BODY_BYTES = 64 * 1024
 """A budget is a few hundred bytes; larger bodies are refused."""

@@ -19,9 +19,9 @@ from pydantic import ValidationError
 
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pricing import build_book
-from otel_margin_backend.receivers.auth import resolve_token
 from otel_margin_backend.receivers.rest_usage import UsageIn
-from otel_margin_backend.service import BackgroundBackend, prepare
+from otel_margin_backend.service.backend import BackgroundBackend, prepare
+from otel_margin_backend.service.tokens import resolve_token
 from otel_margin_backend.settings import Settings
 from otel_margin_backend.simulator.repricing import Repricer, interval_of, tier_starts
 from otel_margin_backend.simulator.shapes import TierSlice
@@ -77,8 +77,8 @@ def replay(path: Path, settings: Settings) -> list[ReplayRow]:
     with tempfile.TemporaryDirectory(prefix="otel-margin-replay-") as scratch:
         local = settings.model_copy(update={"database_url": None, "data_dir": Path(scratch), "http_port": 0,
                                             "grpc_port": 0, "ingest_token": None, "ingest_auth": True})  # fmt: skip
-        with Store(local) as store:
-            prepare(store)
+        with Store(local.storage_config()) as store:
+            prepare(store, local)
             backend = BackgroundBackend(local, store.url).start()
             try:
                 response = httpx.post(

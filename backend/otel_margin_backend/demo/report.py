@@ -13,7 +13,7 @@ from rich.table import Table
 
 from otel_margin_backend.analytics import render
 from otel_margin_backend.analytics.pnl import Period, read_pnl, read_quality
-from otel_margin_backend.pricing import build_book
+from otel_margin_backend.pricing import PricingConfig, build_book
 from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.simulator.simulator import SimulationRequest, Simulator
 from otel_margin_backend.storage.database import Store
@@ -21,7 +21,8 @@ from otel_margin_backend.storage.database import Store
 STATE_STYLE = {"ok": "green", "warning": "yellow", "critical": "red", "exceeded": "bold red"}
 
 
-def print_report(store: Store, start: datetime, end: datetime, console: Console) -> None:
+def print_report(store: Store, pricing: PricingConfig, start: datetime, end: datetime, console: Console) -> None:
+    """Print the demo's summary for ``[start, end)`` from the store's SQL views and the simulator."""
     span = Period(start, end)
     with store.connection() as conn:
         rows = read_pnl(conn, span, "customer")
@@ -38,9 +39,7 @@ def print_report(store: Store, start: datetime, end: datetime, console: Console)
         ).fetchall()
         # Suggest only models within 10 benchmark points of the current one: a demo should not advise a big drop.
         config = SimulatorConfig(max_quality_drop=Decimal(10))
-        simulation = Simulator(config, build_book(store.settings.pricing_config())).simulate(
-            conn, SimulationRequest(start=start, end=end)
-        )
+        simulation = Simulator(config, build_book(pricing)).simulate(conn, SimulationRequest(start=start, end=end))
     console.print()
     console.print(render.pnl_table(rows, by="customer", title=f"P&L by customer, {span.label}"))
     console.print(render.pnl_table(org, by="organization", title="Organization"))

@@ -23,8 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from otel_margin_backend.demo import scenario, traffic
 from otel_margin_backend.demo.openai_stub import ContentUsage, OpenAIStub
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
-from otel_margin_backend.receivers.auth import resolve_token
-from otel_margin_backend.service import BackgroundBackend, prepare
+from otel_margin_backend.service.backend import BackgroundBackend, prepare
+from otel_margin_backend.service.tokens import resolve_token
 from otel_margin_backend.settings import Settings
 from otel_margin_backend.storage.database import Store
 
@@ -85,8 +85,8 @@ def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
 
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None:
     check_installed()
-    with Store(settings) as store:
-        prepare(store)
+    with Store(settings.storage_config()) as store:
+        prepare(store, settings)
         local = options.backend_url is None
         backend = BackgroundBackend(settings, store.url).start() if local else None
         try:
@@ -100,7 +100,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
             _apply_budgets(api, token, end)
             from otel_margin_backend.demo.report import print_report
 
-            print_report(store, start, end, console)
+            print_report(store, settings.pricing_config(), start, end, console)
             if backend is not None and options.serve:
                 _serve_until_interrupted(backend, settings, console)
         finally:

@@ -8,16 +8,38 @@ Token semantics follow OpenTelemetry's GenAI conventions, so nothing is counted 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
 
 UNATTRIBUTED = "(unattributed)"
 """Customer id of calls that carried no customer: an explicit, queryable bucket, never dropped."""
 
 NO_FEATURE = "(none)"
 """Feature of calls that named no feature (and had no root span name to fall back on)."""
+
+
+DEFAULT_CONTEXT_ATTRIBUTES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "service_tier": (
+            "openai.response.service_tier",
+            "gen_ai.openai.response.service_tier",
+            "openai.request.service_tier",
+            "gen_ai.openai.request.service_tier",
+        ),
+        "processing": ("otel_margin.processing",),
+    }
+)
+"""genai-prices price-context key → span attributes that carry it, first present wins.
+
+The response's service tier (what was billed) beats the request's (what was asked for);
+``auto`` is ignored. ``processing: batch`` has no OTel attribute; apps or the REST API set
+``otel_margin.processing=batch`` on calls made through a batch API.
+"""
 
 
 class UsageStatus(StrEnum):

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from types import MappingProxyType
 from typing import Final
 
 from genai_prices.types import Provider
 
-from otel_margin_backend.pipeline.events import UsageEvent, UsageStatus
+from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES, UsageEvent, UsageStatus
 from otel_margin_backend.pricing.data import PriceData
 from otel_margin_backend.pricing.errors import PricingFileError, Problem
 from otel_margin_backend.pricing.overrides import Discount, Overrides
@@ -28,24 +27,6 @@ from otel_margin_backend.pricing.rates import compile_or_none
 from otel_margin_backend.pricing.resolve import DEFAULT_CACHE_SIZE, Resolution, Resolved, Resolver
 from otel_margin_backend.pricing.schedule import CustomCards, PriceSchedule
 from otel_margin_backend.pricing.types import CURRENCY, Costs, PriceSource
-
-DEFAULT_CONTEXT_ATTRIBUTES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {
-        "service_tier": (
-            "openai.response.service_tier",
-            "gen_ai.openai.response.service_tier",
-            "openai.request.service_tier",
-            "gen_ai.openai.request.service_tier",
-        ),
-        "processing": ("otel_margin.processing",),
-    }
-)
-"""genai-prices price-context key → span attributes that carry it, first present wins.
-
-The response's service tier (what was billed) beats the request's (what was asked for);
-``auto`` is ignored. ``processing: batch`` has no OTel attribute; apps or the REST API set
-``otel_margin.processing=batch`` on calls made through a batch API.
-"""
 
 _IGNORED_CONTEXT_VALUES: Final = frozenset({"", "auto"})
 

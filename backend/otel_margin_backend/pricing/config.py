@@ -11,7 +11,7 @@ from pathlib import Path
 from genai_prices.update_prices import DEFAULT_UPDATE_URL
 from pydantic import BaseModel, ConfigDict, Field
 
-from otel_margin_backend.pricing.book import DEFAULT_CONTEXT_ATTRIBUTES
+from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES
 from otel_margin_backend.pricing.resolve import DEFAULT_CACHE_SIZE
 
 DEFAULT_SYNC_SOURCE = DEFAULT_UPDATE_URL

@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from otel_margin_backend.pipeline.errors import PermanentError
-from otel_margin_backend.receivers._status import TooLarge, UnsupportedMediaType
+from otel_margin_backend.web.status import TooLarge, UnsupportedMediaType
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -14,8 +14,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from otel_margin_backend.pipeline.consumer import UsageConsumer
-from otel_margin_backend.receivers._status import classify
-from otel_margin_backend.receivers.auth import TokenCheck
+from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.status import classify
 
 MAX_MESSAGE_BYTES = 4 * 1_048_576
 """The OTLP-recommended (and grpcio default) 4 MiB receive limit."""

@@ -15,27 +15,9 @@ from starlette.routing import Route
 from otel_margin_backend.pipeline.consumer import UsageConsumer
 from otel_margin_backend.receivers._codec import JSON, decode_request, decompress, encode_response, encode_status
 from otel_margin_backend.receivers._codec import media_type as parse_media_type
-from otel_margin_backend.receivers._status import TooLarge, classify
-from otel_margin_backend.receivers.auth import TokenCheck
-
-MAX_BODY_BYTES = 20 * 1_048_576
-"""The OTLP-recommended 20 MiB limit, applied after decompression."""
-
-
-async def read_body(request: Request, limit_bytes: int) -> bytes:
-    """The raw body, refusing to buffer more than the limit (plus slack for gzip's framing)."""
-    cap = limit_bytes + 65_536
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > cap:
-        raise TooLarge(f"request body is over the {limit_bytes // 1_048_576} MiB limit")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise TooLarge(f"request body is over the {limit_bytes // 1_048_576} MiB limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
+from otel_margin_backend.web.status import classify
 
 
 def error_response(exc: BaseException, kind: str) -> Response:

@@ -27,13 +27,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from otel_margin_backend.normalize.provider import normalize_provider
 from otel_margin_backend.pipeline.consumer import UsageConsumer
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.events import NO_FEATURE, UsageEvent, UsageStatus, request_event_id
 from otel_margin_backend.receivers._codec import JSON, decompress
-from otel_margin_backend.receivers.auth import TokenCheck
-from otel_margin_backend.receivers.otlp_http import MAX_BODY_BYTES, error_response, read_body
+from otel_margin_backend.receivers.otlp_http import error_response
+from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
 
 MAX_TOKENS = 1_000_000_000
 """Larger counts for one call are a bug upstream, not usage: refused."""
@@ -87,7 +87,7 @@ class UsageIn(BaseModel):
             request_id=self.request_id,
             customer_id=self.customer_id,
             feature=self.feature or NO_FEATURE,
-            provider=normalize_provider(self.provider) if self.provider else "",
+            provider=self.provider or "",  # normalized by the ingest pipeline, as for spans
             request_model=self.model_name,
             response_model=self.model_name,
             operation="chat",

@@ -25,10 +25,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError, StoreUnavailable
-from otel_margin_backend.receivers._codec import JSON
-from otel_margin_backend.receivers._status import Failure, UnsupportedMediaType, classify
-from otel_margin_backend.receivers.auth import TokenCheck
-from otel_margin_backend.receivers.otlp_http import read_body
 from otel_margin_backend.revenue import manual
 from otel_margin_backend.revenue.booker import StripeBooker
 from otel_margin_backend.revenue.config import RevenueConfig
@@ -42,8 +38,13 @@ from otel_margin_backend.revenue.webhook import (
     WebhookNotConfigured,
 )
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.body import read_body
+from otel_margin_backend.web.status import Failure, UnsupportedMediaType, classify
 
 log = logging.getLogger(__name__)
+
+JSON = "application/json"
 
 MANUAL_MAX_BODY_BYTES = 4 * 1_048_576
 

@@ -7,8 +7,8 @@ Use ``create`` to build a ``Simulator``; ``cli.simulate`` is the ``otel-margin s
 
 from __future__ import annotations
 
+from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.pricing import CurrentPriceBook, PriceBook
-from otel_margin_backend.pricing.quality import QualityTable
 from otel_margin_backend.simulator.config import DEFAULT_BENCHMARKS, DEFAULT_CANDIDATES, SimulatorConfig
 from otel_margin_backend.simulator.report import CandidateResult, GroupResult, Simulation
 from otel_margin_backend.simulator.simulator import SimulationRequest, Simulator

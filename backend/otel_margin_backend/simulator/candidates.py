@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from otel_margin_backend.modelinfo.facts import ModelFacts, model_facts
+from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pricing import PriceBook
-from otel_margin_backend.pricing.facts import ModelFacts, model_facts
-from otel_margin_backend.pricing.quality import QualityTable
 
 
 class UnknownCandidate(PermanentError):

@@ -14,12 +14,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from otel_margin_backend.pipeline.errors import StoreUnavailable
-from otel_margin_backend.receivers._status import classify
-from otel_margin_backend.receivers.auth import TokenCheck
 from otel_margin_backend.simulator.params import request_from_query
 from otel_margin_backend.simulator.render import to_json
 from otel_margin_backend.simulator.simulator import Simulator
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.status import classify
 
 
 def routes(

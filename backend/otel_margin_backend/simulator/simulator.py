@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pricing import CurrentPriceBook, PriceBook
-from otel_margin_backend.pricing.quality import QualityTable
 from otel_margin_backend.simulator.candidates import ModelProfile, current_model, resolve_candidate
 from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.simulator.ranking import Observed, exclusions, modalities_in_use, pick_benchmark, rank

@@ -16,7 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
 from otel_margin_backend.pipeline.errors import StoreUnavailable
-from otel_margin_backend.settings import Settings, mask_url
+from otel_margin_backend.storage.config import StorageConfig, mask_url
 from otel_margin_backend.storage.embedded import EmbeddedPostgres
 
 Conn = psycopg.Connection[TupleRow]
@@ -76,6 +76,16 @@ def connect(url: str, *, timeout_s: float = 5.0, autocommit: bool = True) -> Con
         raise unavailable(url, exc) from None
 
 
+async def connect_async(url: str, *, timeout_s: float = 5.0, autocommit: bool = True) -> AsyncConn:
+    """Open one async connection, or raise ``StoreUnavailable`` with a clear message."""
+    try:
+        return await psycopg.AsyncConnection.connect(
+            url, autocommit=autocommit, connect_timeout=max(1, round(timeout_s))
+        )
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+        raise unavailable(url, exc) from None
+
+
 def server_info(conn: Conn) -> ServerInfo:
     row = conn.execute(
         "SELECT current_setting('server_version'),"
@@ -93,16 +103,16 @@ class Store:
     Use as a context manager; leaving it stops the embedded server if this process started it.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, config: StorageConfig) -> None:
+        self.config = config
         self._embedded: EmbeddedPostgres | None = None
         self.url = ""
 
     def __enter__(self) -> Store:
-        if self.settings.database_url is not None:
-            self.url = self.settings.database_url.get_secret_value()
+        if self.config.database_url is not None:
+            self.url = self.config.database_url.get_secret_value()
         else:
-            self._embedded = EmbeddedPostgres(self.settings.data_dir / "postgres")
+            self._embedded = EmbeddedPostgres(self.config.data_dir / "postgres")
             self.url = self._embedded.start()
         return self
 
@@ -120,5 +130,5 @@ class Store:
 
     @contextmanager
     def connection(self, *, autocommit: bool = True) -> Iterator[Conn]:
-        with connect(self.url, timeout_s=self.settings.db_connect_timeout_s, autocommit=autocommit) as conn:
+        with connect(self.url, timeout_s=self.config.connect_timeout_s, autocommit=autocommit) as conn:
             yield conn

@@ -19,8 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from otel_margin_backend.pipeline.errors import PermanentError, StoreUnavailable
-from otel_margin_backend.pipeline.events import UsageEvent
-from otel_margin_backend.pricing.book import DEFAULT_CONTEXT_ATTRIBUTES
+from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES, UsageEvent
 from otel_margin_backend.storage.database import AsyncConn
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.backend.analytics.test_pnl import seed_reference
-from tests.backend.test_cli import otel_margin
+from tests.backend.cli.test_main import otel_margin
 from tests.support.backend import running_backend
 
 

@@ -13,8 +13,8 @@ from starlette.applications import Starlette
 from otel_margin_backend.budgets.definition import parse_file
 from otel_margin_backend.budgets.routes import routes
 from otel_margin_backend.budgets.store import apply_budgets
-from otel_margin_backend.receivers.auth import TokenCheck
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.web.auth import TokenCheck
 from tests.backend.budgets.helpers import IMAGE_BUDGET, call, connect, spend
 from tests.support.events import run
 

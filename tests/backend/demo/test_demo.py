@@ -12,7 +12,7 @@ import pytest
 from otel_margin_backend.demo import scenario
 from otel_margin_backend.demo.run import window
 from otel_margin_backend.demo.traffic import planned_calls
-from tests.backend.test_cli import otel_margin
+from tests.backend.cli.test_main import otel_margin
 from tests.support.stores import Server
 
 

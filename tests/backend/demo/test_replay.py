@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.backend.test_cli import otel_margin
+from tests.backend.cli.test_main import otel_margin
 
 SAMPLES = [
     {"customer_id": "acct_1", "model_name": "gpt-4o", "prompt_tokens": 12000, "completion_tokens": 800,

@@ -21,12 +21,12 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from typer.testing import CliRunner, Result
 
-from otel_margin_backend.receivers.auth import TokenCheck
-from otel_margin_backend.revenue import cli as revenue_cli
+from otel_margin_backend.cli import revenue as revenue_cli
 from otel_margin_backend.revenue.config import RevenueConfig
 from otel_margin_backend.revenue.routes import routes
 from otel_margin_backend.revenue.stripe_api import create_api
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.web.auth import TokenCheck
 from tests.backend.revenue.stripe_fixtures import WEBHOOK_SECRET, body_of, signed
 from tests.backend.revenue.stripe_stub import API_KEY, StripeStub
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_margin_backend.pricing.quality import QualityTable
+from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.simulator import DEFAULT_CANDIDATES
 from otel_margin_backend.simulator.candidates import UnknownCandidate, parse_spec, resolve_candidate
 from tests.backend.simulator.calls import BOOK

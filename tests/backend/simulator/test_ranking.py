@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from otel_margin_backend.pricing.quality import QualityTable
+from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.simulator.candidates import ModelProfile, current_model, resolve_candidate
 from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.simulator.ranking import Observed, exclusions, pick_benchmark, rank, savings_percent

@@ -11,11 +11,11 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
-from otel_margin_backend.receivers.auth import TokenCheck
 from otel_margin_backend.simulator import SimulatorConfig, create
 from otel_margin_backend.simulator.params import build_request
 from otel_margin_backend.simulator.render import to_json
 from otel_margin_backend.simulator.routes import routes
+from otel_margin_backend.web.auth import TokenCheck
 from tests.backend.simulator.calls import BOOK, Vector, call
 from tests.support.events import run, write
 from tests.support.pgcluster import free_port

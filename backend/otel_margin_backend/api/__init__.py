@@ -1,1 +1,0 @@
-"""The HTTP surface on the OTLP/HTTP port: health now; OTLP/HTTP, REST usage, Stripe and P&L as they land."""

@@ -1,0 +1,1 @@
+"""The ingest path behind the receivers: normalize -> price -> batch -> durable write (``IngestPipeline``)."""

@@ -1,0 +1,270 @@
+"""``otel-margin serve``: the long-running backend.
+
+Start order, downstream first: database (embedded if none is configured) -> migrations ->
+connection pool -> writer and batcher -> receivers (OTLP/gRPC, HTTP). Stop order is the reverse:
+receivers stop taking requests, the batcher writes what it holds, then the pool closes, so
+nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import uvicorn
+from psycopg_pool import AsyncConnectionPool
+
+from otel_margin_backend.budgets.evaluation import run_evaluations
+from otel_margin_backend.budgets.routes import routes as budget_routes
+from otel_margin_backend.ingest.batcher import Batcher
+from otel_margin_backend.ingest.pipeline import IngestPipeline
+from otel_margin_backend.modelinfo.quality import QualityTable
+from otel_margin_backend.normalize import Normalizer
+from otel_margin_backend.pricedata.sync_job import PriceSyncJob
+from otel_margin_backend.pricing import CurrentPriceBook, build_book
+from otel_margin_backend.pricing import create as create_pricer
+from otel_margin_backend.receivers import otlp_grpc, otlp_http, rest_usage
+from otel_margin_backend.revenue import prepare as prepare_revenue
+from otel_margin_backend.revenue.routes import routes as revenue_routes
+from otel_margin_backend.revenue.stripe_api import create_api as create_stripe_api
+from otel_margin_backend.service.app import create_app
+from otel_margin_backend.service.tokens import resolve_token
+from otel_margin_backend.settings import Settings
+from otel_margin_backend.simulator import SimulatorConfig
+from otel_margin_backend.simulator import create as create_simulator
+from otel_margin_backend.simulator import routes as simulator_routes
+from otel_margin_backend.simulator.job import Scheduler as SimulatorSchedule
+from otel_margin_backend.storage.database import AsyncConn, Store, server_info
+from otel_margin_backend.storage.migrator import AppliedMigration, migrate
+from otel_margin_backend.storage.writer import UsageWriter
+from otel_margin_backend.web.auth import TokenCheck
+
+log = logging.getLogger(__name__)
+
+GRPC_GRACE_S = 5.0
+T = TypeVar("T")
+
+
+def prepare(store: Store, settings: Settings) -> list[AppliedMigration]:
+    """Migrate the database, put the revenue settings in it, and log what it is; return every migration."""
+    config = store.config
+    password = config.reader_password.get_secret_value() if config.reader_password else None
+    with store.connection() as conn:
+        applied = migrate(conn, reader_role=config.reader_role, reader_password=password)
+        prepare_revenue(conn, settings.revenue_config())
+        info = server_info(conn)
+    log.info(
+        "database ready",
+        extra={
+            "target": store.target,
+            "edition": info.edition,
+            "migrations": len(applied),
+            "newly_applied": sum(m.newly_applied for m in applied),
+        },
+    )
+    return applied
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: ``run`` owns SIGINT/SIGTERM for every server it starts."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Backend:
+    """Every long-lived part of ``serve``, started downstream-first and stopped upstream-first."""
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.settings = settings
+        self.pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=settings.db_pool_max,
+            open=False,
+            kwargs={"autocommit": True},
+            timeout=settings.db_connect_timeout_s,
+            # A connection broken by a database restart is replaced instead of failing a batch.
+            check=AsyncConnectionPool.check_connection,
+        )
+        self.batcher = Batcher(
+            UsageWriter(self.pool).write,
+            max_events=settings.batch_max_events,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            max_pending_events=settings.max_pending_events,
+        )
+        pricing = settings.pricing_config()
+        pricer = create_pricer(pricing)
+        self.pipeline = IngestPipeline(Normalizer(settings.normalize_config()), pricer, self.batcher)
+        # The simulator prices with the same live book, so a synced price version applies to its next run.
+        live = pricer if isinstance(pricer, CurrentPriceBook) else build_book(pricing)
+        # Puts the stored price version in force at start, then syncs daily and swaps new versions in.
+        self.price_sync = (
+            PriceSyncJob(pricer, database_url, pricing, connect_timeout_s=settings.db_connect_timeout_s)
+            if isinstance(pricer, CurrentPriceBook)
+            else None
+        )
+        self.simulator = create_simulator(SimulatorConfig(), live, QualityTable.load(pricing.quality_file))
+        self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
+        tokens = TokenCheck(resolve_token(settings))
+        revenue = settings.revenue_config()
+        self.stripe_api = create_stripe_api(revenue)  # None without an API key
+        self.grpc, self.grpc_port = otlp_grpc.create_server(
+            self.pipeline, tokens, host=settings.grpc_host, port=settings.grpc_port
+        )
+        app = create_app(
+            self.pool,
+            routes=[
+                *otlp_http.routes(self.pipeline, tokens),
+                *rest_usage.routes(self.pipeline, tokens),
+                *budget_routes(self.pool, tokens),
+                *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api),
+                *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
+            ],
+            stats=self.pipeline.stats,
+        )
+        self.http = _HttpServer(
+            uvicorn.Config(
+                app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, lifespan="off"
+            )
+        )
+        self._http_task: asyncio.Task[None] | None = None
+        self._budgets_task: asyncio.Task[None] | None = None
+
+    @property
+    def http_port(self) -> int:
+        """The bound HTTP port (differs from the setting when that is 0)."""
+        port: int = self.http.servers[0].sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        await self.pool.open()
+        if self.price_sync is not None:
+            await self.price_sync.start()  # the stored price version is in force before the first span
+        await self.simulator_schedule.start()
+        await self.batcher.start()
+        budgets = self.settings.budgets_config()
+        self._budgets_task = asyncio.create_task(
+            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook), name="budgets"
+        )
+        await self.grpc.start()
+        self._http_task = asyncio.create_task(self.http.serve(), name="http")
+        while not self.http.started:
+            if self._http_task.done():
+                await self._http_task  # raises why the HTTP server could not start
+                raise OSError(f"the HTTP server did not start on {self.settings.http_host}:{self.settings.http_port}")
+            await asyncio.sleep(0.01)
+        log.info(
+            "serving",
+            extra={"http": f"{self.settings.http_host}:{self.http_port}", "grpc": f"{self.settings.grpc_host}:"
+                   f"{self.grpc_port}"},
+        )  # fmt: skip
+
+    async def wait(self) -> None:
+        """Until the HTTP server stops (``stop`` or a signal)."""
+        if self._http_task is not None:
+            await self._http_task
+
+    async def stop(self) -> None:
+        """Stop taking requests, write what is queued, close the pool. Safe to call twice."""
+        if self.price_sync is not None:
+            await self.price_sync.shutdown()
+        self.http.should_exit = True
+        if self._http_task is not None:
+            await self._http_task
+            self._http_task = None
+        await self.grpc.stop(GRPC_GRACE_S)
+        if self._budgets_task is not None:
+            # Cancelling lets a webhook POST in flight finish and be recorded (never sent twice after a restart).
+            self._budgets_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._budgets_task
+            self._budgets_task = None
+        await self.batcher.shutdown()
+        await self.simulator_schedule.shutdown()
+        await self.pool.close()
+        if self.stripe_api is not None:
+            self.stripe_api.close()
+
+
+async def run(store: Store, settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM, then drain and stop."""
+    backend = Backend(settings, store.url)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(backend.http, "should_exit", True))
+    try:
+        await backend.start()
+        await backend.wait()
+    finally:
+        await backend.stop()
+        log.info("stopped", extra=backend.pipeline.stats.as_dict())
+
+
+class BackgroundBackend:
+    """``Backend`` on an event loop of its own thread, for callers that are not async (the demo, tests).
+
+    ``start`` returns once both servers listen; ``stop`` drains and joins.
+    """
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.backend: Backend | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="otel-margin-backend", daemon=True)
+
+    def call(self, coro: Coroutine[Any, Any, T], *, timeout_s: float = 60) -> T:
+        """Run ``coro`` on the backend's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout_s)
+
+    def start(self) -> BackgroundBackend:
+        self._thread.start()
+
+        async def make() -> Backend:
+            backend = Backend(self.settings, self.database_url)
+            await backend.start()
+            return backend
+
+        self.backend = self.call(make())
+        return self
+
+    @property
+    def running(self) -> Backend:
+        if self.backend is None:
+            raise RuntimeError("the backend is not running")
+        return self.backend
+
+    @property
+    def http_port(self) -> int:
+        return self.running.http_port
+
+    @property
+    def grpc_port(self) -> int:
+        return self.running.grpc_port
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def stop(self) -> None:
+        """Drain and stop the backend, then the loop. Safe to call twice."""
+        if self.backend is not None:
+            self.call(self.backend.stop())
+            self.backend = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._loop.close()
+
+
+def serve(settings: Settings) -> None:
+    with Store(settings.storage_config()) as store:
+        prepare(store, settings)
+        asyncio.run(run(store, settings))
