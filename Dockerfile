@@ -20,18 +20,23 @@ RUN groupadd --system --gid 10001 otel-margin \
     && useradd --system --uid 10001 --gid otel-margin --home-dir /var/lib/otel-margin --create-home \
         --shell /usr/sbin/nologin otel-margin
 
-# The service and its dependencies, at the versions the project tests (requirements.lock as constraints).
-# OTEL_MARGIN_EXTRAS=backend,demo adds what `otel-margin demo` drives (compose's demo service builds that).
-ARG OTEL_MARGIN_EXTRAS=backend
+# The server (otel-margin-server, backend/) and its dependencies, at the versions the project tests
+# (requirements.lock as constraints), with the embedded PostgreSQL (used when OTEL_MARGIN_DATABASE_URL is unset)
+# and grafana-client for `otel-margin grafana push`. OTEL_MARGIN_EXTRAS=embedded,demo is what
+# `otel-margin demo` drives (compose's demo service builds that); the demo extra names the app-side SDK,
+# which comes from this checkout (the root project), not from an index.
+ARG OTEL_MARGIN_EXTRAS=embedded,grafana
 WORKDIR /src
 COPY pyproject.toml README.md requirements.lock ./
 COPY otel_margin ./otel_margin
 COPY backend ./backend
-# The generated dashboards and alert rules, which the wheel ships for `otel-margin grafana push`.
+# The generated dashboards and alert rules, which the server's wheel ships for `otel-margin grafana push`.
 COPY dashboards ./dashboards
 # urllib3-future (via grafana-client) is built from source with URLLIB3_NO_OVERRIDE so that it installs beside
 # urllib3 instead of replacing it.
-RUN URLLIB3_NO_OVERRIDE=1 pip install --no-binary urllib3-future --constraint requirements.lock ".[${OTEL_MARGIN_EXTRAS}]" \
+RUN case ",${OTEL_MARGIN_EXTRAS}," in *,demo,*) sdk=. ;; *) sdk= ;; esac \
+    && URLLIB3_NO_OVERRIDE=1 pip install --no-binary urllib3-future --constraint requirements.lock \
+        $sdk "./backend[${OTEL_MARGIN_EXTRAS}]" \
     && rm -rf /src \
     && otel-margin version
 

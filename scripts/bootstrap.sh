@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Create .venv and install otel-margin with the versions pinned in requirements.lock.
-#   scripts/bootstrap.sh backend   the service and CLI (what `scripts/run.sh` needs)
-#   scripts/bootstrap.sh test      plus the test, lint and type-check tools
+# Create .venv and install otel-margin with the versions pinned in requirements.lock. Two distributions: the
+# app-side SDK (otel-margin, the repository root) and the server (otel-margin-server, backend/), both editable.
+#   scripts/bootstrap.sh backend   the server and CLI with the embedded PostgreSQL
+#   scripts/bootstrap.sh demo      plus what `otel-margin demo` drives (what `scripts/run.sh` needs)
+#   scripts/bootstrap.sh test      every extra of both, plus the test, lint and type-check tools
 #   scripts/bootstrap.sh genai-openai  .venv-genai-openai: the SDK with the official successor instrumentation
 #                                  (opentelemetry-instrumentation-genai-openai), whose opentelemetry-util-genai
 #                                  cannot share .venv with the legacy openai-v2 the main test venv carries
 # Package indexes come from the machine's own pip configuration; nothing here names one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extra="${1:-backend}"
+mode="${1:-backend}"
 PYTHON="${PYTHON:-python3}"
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -16,7 +18,7 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     exit 1
 fi
 venv=.venv
-[ "$extra" = genai-openai ] && venv=.venv-genai-openai
+[ "$mode" = genai-openai ] && venv=.venv-genai-openai
 if [ ! -x "$venv/bin/python" ]; then
     echo "==> creating $venv"
     "$PYTHON" -m venv "$venv"
@@ -25,12 +27,13 @@ fi
 if [ ! -x "$venv/bin/uv" ]; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check uv
 fi
-# grafana-client pulls urllib3-future, whose wheel installs a .pth that overwrites the real urllib3 at every
-# interpreter start; built from source with URLLIB3_NO_OVERRIDE it installs beside urllib3 instead.
+# grafana-client (the server's `grafana` extra, part of `test`) pulls urllib3-future, whose wheel installs a .pth
+# that overwrites the real urllib3 at every interpreter start; built from source with URLLIB3_NO_OVERRIDE it
+# installs beside urllib3 instead.
 export URLLIB3_NO_OVERRIDE=1
 index="$("$venv/bin/python" -m pip config get global.index-url 2>/dev/null || true)"
 if [ -n "$index" ]; then export UV_INDEX_URL="$index"; fi
-if [ "$extra" = genai-openai ]; then
+if [ "$mode" = genai-openai ]; then
     echo "==> installing the SDK with opentelemetry-instrumentation-genai-openai into $venv"
     # The locked versions, less the two that pin the legacy side of the util-genai split.
     constraints="$(mktemp)"
@@ -40,6 +43,15 @@ if [ "$extra" = genai-openai ]; then
     rm -f "$constraints"
     exit 0
 fi
-echo "==> installing otel-margin[$extra] from requirements.lock"
+case "$mode" in
+    backend) packages=(-e . -e "./backend[embedded]") ;;
+    demo) packages=(-e ".[grpc]" -e "./backend[embedded,demo]") ;;
+    test) packages=(-e ".[grpc]" -e "./backend[test]") ;;
+    *)
+        echo "scripts/bootstrap.sh: unknown mode '$mode'; use backend, demo, test or genai-openai" >&2
+        exit 2
+        ;;
+esac
+echo "==> installing ${packages[*]} from requirements.lock"
 "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-binary urllib3-future -c requirements.lock \
-    -e ".[$extra]"
+    "${packages[@]}"

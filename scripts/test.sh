@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: install what the tests need (TimescaleDB, locked Python deps), then check
-# formatting, lint and types, and run the test suite against real TimescaleDB and PostgreSQL.
+# The test command: install what the tests need (TimescaleDB, locked Python deps), then check formatting,
+# lint, types and the layer contract (.importlinter), and run the test suite against real TimescaleDB and
+# PostgreSQL.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k writer
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy"
 .venv/bin/mypy
+echo "==> lint-imports"
+.venv/bin/lint-imports
 echo "==> pytest"
 set +e
 .venv/bin/pytest "$@"

@@ -2,7 +2,7 @@
 
 No Docker engine runs here, so the image is not built in the tests. What is checked: the instructions (pinned
 base, non-root user, locked dependencies, bind addresses, entrypoint), that the build context after
-.dockerignore holds everything ``pip install .`` needs and nothing private, and that the image's HEALTHCHECK
+.dockerignore holds everything ``pip install . ./backend`` needs and nothing private, and that the image's HEALTHCHECK
 command and compose's really tell a ready backend from one that is not, run against the real backend.
 """
 
@@ -25,6 +25,7 @@ from tests.support.backend import running_backend
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
+SERVER = tomllib.loads((REPO / "backend" / "pyproject.toml").read_text())["project"]
 
 
 def only(keyword: str) -> Instruction:
@@ -37,6 +38,7 @@ def test_the_base_image_is_python_3_11_slim_pinned_to_a_patch_release() -> None:
     base = only("FROM").args
     assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", base), f"{base}: pin python:3.11.<patch>-slim-<debian>"
     assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"] == ">=3.11"
+    assert SERVER["requires-python"] == ">=3.11"
 
 
 def test_the_service_runs_as_a_fixed_non_root_user() -> None:
@@ -50,14 +52,26 @@ def test_the_service_runs_as_a_fixed_non_root_user() -> None:
 
 def test_dependencies_are_installed_with_the_lock_file_as_constraints() -> None:
     (install,) = [i for i in instructions(DOCKERFILE) if i.keyword == "RUN" and "pip install" in i.args]
-    assert '--constraint requirements.lock ".[${OTEL_MARGIN_EXTRAS}]"' in install.args
-    assert only("ARG").pairs() == {"OTEL_MARGIN_EXTRAS": "backend"}
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert "backend" in extras
+    pip = install.args.split(" && ")[1]
+    assert pip.split() == ["URLLIB3_NO_OVERRIDE=1", "pip", "install", "--no-binary", "urllib3-future", "--constraint",
+                           "requirements.lock", "$sdk", '"./backend[${OTEL_MARGIN_EXTRAS}]"']  # fmt: skip
+    assert only("ARG").pairs() == {"OTEL_MARGIN_EXTRAS": "embedded,grafana"}
+    assert {"embedded", "grafana", "demo"} <= set(SERVER["optional-dependencies"])
     copied = [i.args.split()[:-1] for i in instructions(DOCKERFILE) if i.keyword == "COPY"]
     assert sorted(s for sources in copied for s in sources) == sorted(
         ["pyproject.toml", "README.md", "requirements.lock", "otel_margin", "backend", "dashboards"]
     )
+
+
+@pytest.mark.parametrize(("extras", "sdk"), [("embedded,grafana", ""), ("embedded,demo", "."), ("demo", ".")])
+def test_the_image_installs_the_checkouts_sdk_only_for_the_demo(extras: str, sdk: str) -> None:
+    """The demo extra names otel-margin[grpc], which pip would look for on an index: the checkout's root is it."""
+    (install,) = [i for i in instructions(DOCKERFILE) if i.keyword == "RUN" and "pip install" in i.args]
+    choose_sdk = install.args.split(" && ")[0]
+    result = subprocess.run(["sh", "-c", f'{choose_sdk}; printf %s "$sdk"'], env={"OTEL_MARGIN_EXTRAS": extras},
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert result.stdout == sdk
+    assert "otel-margin[grpc]" in SERVER["optional-dependencies"]["demo"]
 
 
 def test_the_container_binds_every_interface_and_runs_serve(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,9 +87,8 @@ def test_the_container_binds_every_interface_and_runs_serve(monkeypatch: pytest.
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert (settings.http_host, settings.grpc_host) == ("0.0.0.0", "0.0.0.0")
     assert only("EXPOSE").args.split() == [str(settings.grpc_port), str(settings.http_port)]
-    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert only("ENTRYPOINT").exec_form() == ["otel-margin"]
-    assert "otel-margin" in scripts
+    assert "otel-margin" in SERVER["scripts"]
     assert only("CMD").exec_form() == ["serve"]
 
 
@@ -84,11 +97,15 @@ def test_the_build_context_holds_what_pip_needs_and_nothing_private() -> None:
     needed = ["pyproject.toml", "README.md", "requirements.lock", "Dockerfile"]
     needed += [p.relative_to(REPO).as_posix() for root in ("otel_margin", "backend") for p in (REPO / root).rglob("*")
                if p.is_file() and "__pycache__" not in p.parts]  # fmt: skip
+    needed += [p.relative_to(REPO).as_posix() for p in (REPO / "dashboards" / "json").glob("*.json")]
+    needed += ["dashboards/provisioning/alerting/rules.yaml"]
     assert any(n.endswith(".sql") for n in needed), "the migrations must be in the context"
+    assert "backend/pyproject.toml" in needed and "backend/hatch_build.py" in needed
     kept_out = [n for n in needed if n != "Dockerfile" and ignore.excluded(n)]
     assert kept_out == [], f"the image build needs these but .dockerignore drops them: {kept_out[:5]}"
     private = [".env", ".git/config", ".venv/bin/python", "tests/conftest.py", "bench/x.py", "scripts/test.sh"]
     private += ["backend/otel_margin_backend/__pycache__/cli.cpython-311.pyc", ".mypy_cache/x"]
+    private += ["dashboards/src/otel_margin_dashboards/__init__.py", "dashboards/build.py"]
     for path in private:
         assert ignore.excluded(path), f"{path} would be sent to the Docker daemon"
 
