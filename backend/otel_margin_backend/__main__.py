@@ -1,7 +1,8 @@
 """Entry point of the `otel-margin` command.
 
-The command ships with the app-side SDK's distribution, but its dependencies come with the
-`backend` extra; say so instead of a traceback when they are missing.
+The command ships with the server's distribution, otel-margin-server, whose own dependencies it imports; if
+one is missing anyway (a partial or broken install), say what to install instead of a traceback. What the
+optional parts need (the embedded PostgreSQL, `grafana push`, the demo) is checked where they start.
 """
 
 import os
@@ -16,8 +17,8 @@ def main() -> None:
         from otel_margin_backend.cli.main import app
     except ImportError as exc:  # pragma: no cover - depends on what is installed
         sys.stderr.write(
-            f"otel-margin: the backend's dependencies are not installed ({exc.name} is missing).\n"
-            "Install them with: pip install 'otel-margin[backend]'\n"
+            f"error: {exc.name} is not installed, and the otel-margin server needs it: "
+            "pip install 'otel-margin-server'\n"
         )
         raise SystemExit(2) from None
     app()

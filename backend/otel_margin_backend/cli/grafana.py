@@ -26,6 +26,7 @@ from otel_margin_backend.grafana.push import (
     connect,
     default_assets_dir,
     plan,
+    require_client,
 )
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ def push(
                                  param_hint="--db-sslmode")  # fmt: skip
     settings = load_settings()
     try:
+        require_client()
         root = dashboards or default_assets_dir()
         if root is None:
             raise GrafanaError("otel-margin's dashboards are not installed with this package: give --dashboards, "

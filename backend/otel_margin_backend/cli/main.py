@@ -213,9 +213,13 @@ def demo(
     serve: Annotated[bool, typer.Option(help="Keep the local backend serving afterwards.")] = True,
 ) -> None:
     """A month of a sample app's AI calls through the real pipeline; prints the P&L, budget alerts and savings."""
-    from otel_margin_backend.demo.run import DemoOptions, run_demo
+    from otel_margin_backend.demo.extras import check_installed
 
     settings = load_settings(quiet=True)
+    with user_errors():
+        check_installed(embedded_database=settings.embedded)  # before the demo's (heavy) imports
+    from otel_margin_backend.demo.run import DemoOptions, run_demo
+
     options = DemoOptions(days=days, backend_url=backend_url, otlp_endpoint=otlp_endpoint, serve=serve)
     with user_errors():
         run_demo(settings, options, console)

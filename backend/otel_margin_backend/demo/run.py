@@ -10,7 +10,6 @@ Against a running deployment (``--backend-url``, e.g. in docker compose): the sa
 
 from __future__ import annotations
 
-import importlib.metadata
 import signal
 import threading
 from dataclasses import dataclass
@@ -20,21 +19,14 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from otel_margin_backend.demo import scenario, traffic
+from otel_margin_backend.demo import scenario
+from otel_margin_backend.demo.extras import check_installed, instrumentation
 from otel_margin_backend.demo.openai_stub import ContentUsage, OpenAIStub
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.service.backend import BackgroundBackend, prepare
 from otel_margin_backend.service.tokens import resolve_token
 from otel_margin_backend.settings import Settings
 from otel_margin_backend.storage.database import Store
-
-OPENAI_INSTRUMENTATIONS = (
-    "opentelemetry-instrumentation-genai-openai",
-    "opentelemetry-instrumentation-openai",
-    "opentelemetry-instrumentation-openai-v2",
-)
-"""The demo's preference: the ones that report cached and reasoning tokens and the Responses API first (the
-legacy openai-v2 reports none of them; see docs/instrument.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,32 +41,6 @@ class DemoOptions:
     """Keep the local backend serving after the demo (until Ctrl-C)."""
 
 
-def check_installed() -> None:
-    """The demo drives the real openai client and an OpenAI instrumentation: both must be installed."""
-    missing = []
-    try:
-        importlib.metadata.version("openai")
-    except importlib.metadata.PackageNotFoundError:
-        missing.append("openai")
-    if instrumentation() is None:
-        missing.append("an OpenAI instrumentation")
-    if missing:
-        raise PermanentError(f"the demo needs {' and '.join(missing)}: pip install 'otel-margin[backend,demo]'")
-
-
-def instrumentation() -> str | None:
-    """The installed OpenAI instrumentation the demo turns on."""
-    return next((d for d in OPENAI_INSTRUMENTATIONS if _installed(d)), None)
-
-
-def _installed(distribution: str) -> bool:
-    try:
-        importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
     """The simulated stretch: ``days`` whole UTC days back from midnight, up to now (rounded up to the hour)."""
     now = now or datetime.now(UTC)
@@ -84,7 +50,7 @@ def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None:
-    check_installed()
+    check_installed(embedded_database=settings.embedded)
     with Store(settings.storage_config()) as store:
         prepare(store, settings)
         local = options.backend_url is None
@@ -118,6 +84,7 @@ def _send_traffic(endpoint: str, token: str | None, start: datetime, end: dateti
     from opentelemetry.sdk.trace import TracerProvider
 
     import otel_margin
+    from otel_margin_backend.demo import traffic
     from otel_margin_backend.demo.timeshift import ShiftedExporter, ShiftOnStart
 
     headers = {"authorization": f"Bearer {token}"} if token else {}

@@ -11,31 +11,31 @@ second push changes nothing. The plan lists each object with its action:
 What is shipped comes from the ``dashboards/`` folder (``json/*.json`` and ``provisioning/alerting/rules.yaml``),
 the same files Grafana's file provisioning reads. Nothing is ever deleted. Grafana never returns a datasource's
 password, so a changed password alone is not detected: ``force`` rewrites every object.
+
+grafana-client is the server's ``grafana`` extra (it pulls urllib3-future, which replaces urllib3 in the whole
+environment), so it is imported only by ``connect`` and the calls after it; without it the command says what to
+install.
 """
 # grafana-client's methods carry no annotations; every call below goes through _call(), which types its result.
 # mypy: disable-error-code="no-untyped-call"
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import niquests
 import yaml
-from grafana_client.api import GrafanaApi
-from grafana_client.client import (
-    GrafanaClientError,
-    GrafanaException,
-    GrafanaServerError,
-    GrafanaTimeoutError,
-    GrafanaUnauthorizedError,
-)
 
 from otel_margin_backend.pipeline.errors import OtelMarginError
+
+if TYPE_CHECKING:
+    from grafana_client.api import GrafanaApi
+    from grafana_client.client import GrafanaException
 
 __all__ = [
     "DATASOURCE_TYPE",
@@ -48,6 +48,7 @@ __all__ = [
     "connect",
     "default_assets_dir",
     "plan",
+    "require_client",
 ]
 
 DATASOURCE_UID = "otel-margin"
@@ -57,6 +58,8 @@ DATASOURCE_TYPE = "grafana-postgresql-datasource"
 DEFAULT_FOLDER = "otel-margin"
 """The folder's title (and uid) by default: the one file provisioning uses too."""
 MESSAGE = "otel-margin grafana push"
+NOT_INSTALLED = "grafana push needs grafana-client, which is not installed: pip install 'otel-margin-server[grafana]'"
+"""What to do when the ``grafana`` extra is missing."""
 
 Action = Literal["create", "update", "unchanged", "skip"]
 
@@ -171,14 +174,28 @@ class Step:
     write: Callable[[], None] | None = field(default=None, repr=False)
 
 
+def require_client() -> None:
+    """Check that grafana-client (the server's ``grafana`` extra) is installed, before any other work.
+
+    Raises:
+        GrafanaError: it is not; the message says what to install.
+    """
+    if importlib.util.find_spec("grafana_client") is None:
+        raise GrafanaError(NOT_INSTALLED)
+
+
 def connect(url: str, token: str, *, timeout_s: float = 10.0) -> GrafanaApi:
     """A client for the Grafana at ``url`` (``http(s)://host[:port][/subpath]``), sending ``token`` as Bearer.
 
     Raises:
-        GrafanaError: the URL is not an http(s) URL.
+        GrafanaError: the URL is not an http(s) URL, or grafana-client (the ``grafana`` extra) is not installed.
     """
     if not re.match(r"^https?://[^/\s]+", url):
         raise GrafanaError(f"--url {url!r} is not a Grafana URL; expected http(s)://host:3000")
+    try:
+        from grafana_client.api import GrafanaApi
+    except ImportError:
+        raise GrafanaError(NOT_INSTALLED) from None
     api: GrafanaApi = GrafanaApi.from_url(url.rstrip("/"), credential=token, timeout=timeout_s)
     return api
 
@@ -191,6 +208,15 @@ class _Grafana:
         self.url = url
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, missing_ok: bool = False, **kwargs: Any) -> Any:
+        import niquests  # grafana-client's HTTP client; importable, since connect() made self.api
+        from grafana_client.client import (
+            GrafanaClientError,
+            GrafanaException,
+            GrafanaServerError,
+            GrafanaTimeoutError,
+            GrafanaUnauthorizedError,
+        )
+
         try:
             return fn(*args, **kwargs)
         except GrafanaUnauthorizedError:

