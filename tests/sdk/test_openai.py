@@ -124,7 +124,11 @@ def _python_for(distribution: str) -> str:
             "run scripts/bootstrap.sh genai-openai",
             pytrace=False,
         )
-    pytest.fail(f"{distribution} is not installed: install the test extra (pip install -e '.[test]')", pytrace=False)
+    pytest.fail(
+        f"{distribution} is not installed: run scripts/bootstrap.sh test "
+        "(pip install -e '.[grpc]' -e './backend[test]')",
+        pytrace=False,
+    )
 
 
 @pytest.mark.parametrize("distribution", [SUCCESSOR, LEGACY_V2, OPENLLMETRY])
