@@ -1,1 +1,1 @@
-"""The seams between stages: the usage event every stage passes on, and the errors they raise."""
+"""The seams between stages: the usage event, the consumer interface and the error classes; imports nothing of the project."""
