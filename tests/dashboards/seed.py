@@ -109,7 +109,7 @@ class Seeder:
         )
 
     def model_price(self, provider: str, model: str, kind: str, amount: str) -> None:
-        """A price in force now, as pricing/store.py publishes it."""
+        """A price in force now, as pricedata/store.py publishes it."""
         self._execute(
             "INSERT INTO model_prices (price_version, source, provider, model, kind, amount, list_amount)"
             " VALUES ('genai-prices 0.2.3', 'data', %s, %s, %s, %s, %s)",

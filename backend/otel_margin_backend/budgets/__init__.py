@@ -1,7 +1,7 @@
 """Budgets: limits on AI cost per scope and UTC period, with threshold alerts recorded once and sent to a webhook.
 
-See ``README.md`` in this folder. ``serve`` runs ``evaluation.run_evaluations``; the CLI mounts
-``cli.budgets_app``; the HTTP app mounts ``routes.routes``. This module exports the light parts only (config,
+See ``README.md`` in this folder. ``serve`` runs ``evaluation.run_evaluations``; ``cli/budgets.py`` is
+the command; the HTTP app mounts ``routes.routes``. This module exports the light parts only (config,
 definitions, errors) so that ``settings.py`` can import the config without importing the storage layer.
 """
 

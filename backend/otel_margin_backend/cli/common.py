@@ -97,7 +97,10 @@ def session(settings: Settings | None = None) -> Iterator[Store]:
     """
     settings = settings or load_settings()
     with user_errors(), Store(settings.storage_config()) as store:
-        yield store
+        try:
+            yield store
+        except psycopg.Error as exc:
+            raise translate(exc, target=store.target) from None
 
 
 def run_async(work: Callable[[AsyncConn], Awaitable[T]], settings: Settings | None = None) -> T:

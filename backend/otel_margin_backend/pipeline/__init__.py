@@ -1,1 +1,4 @@
-"""The seams between stages: the usage event every stage passes on, and the errors they raise."""
+"""The seams between stages: the usage event, the consumer interface and the error classes.
+
+Every package imports these; they import nothing of the project.
+"""

@@ -1,7 +1,8 @@
 """Pricing: turn each model call's tokens into exact cost, at the price in force when it started.
 
 Prices come from genai-prices data (bundled, or a fetched ``data.json``) plus the user's overrides
-file; see ``README.md`` in this folder. The pipeline holds a ``Pricer`` made by ``create``.
+file; see ``README.md`` in this folder. The pipeline holds a ``Pricer`` made by ``create``. This is the pure
+engine: price data's life in the database (versions, sync, reprice) is ``pricedata``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Revenue: Stripe webhooks and backfill, manual entries and FX rates, recognized per customer and month.
 
 See ``README.md`` in this folder. The service mounts ``revenue.routes.routes(...)`` (with a client from
-``revenue.stripe_api.create_api``); the CLI adds the sub-apps of ``revenue.cli``; ``prepare(conn, config)`` at
+``revenue.stripe_api.create_api``); the commands are in ``cli/revenue.py``; ``prepare(conn, config)`` at
 startup makes the database's reporting currency the configured one.
 
 This module imports only the config, so ``settings.py`` can extend ``RevenueSettings`` without an import cycle.

@@ -1,6 +1,6 @@
 """HTTP routes of the revenue component: ``POST /v1/stripe/webhook`` and ``POST /v1/revenue``.
 
-Answers (the status codes come from ``receivers/_status.classify``, the one place errors become statuses):
+Answers (the status codes come from ``web/status.classify``, the one place errors become statuses):
 
 ``POST /v1/stripe/webhook`` (authenticated by the ``Stripe-Signature`` header, not the ingest token)
     200 ``{"id", "type", "status", "detail"}``: booked, reversed, unchanged, stale, ignored, customer or duplicate.

@@ -1,8 +1,8 @@
 """The model-swap cost simulator: each feature's real token shape re-priced on candidate models, ranked by
 quality per dollar. See ``README.md`` in this folder.
 
-Use ``create`` to build a ``Simulator``; ``cli.simulate`` is the ``otel-margin simulate`` command,
-``routes.routes`` serves ``GET /v1/simulate`` and ``scheduler.Scheduler`` materializes runs for dashboards.
+Use ``create`` to build a ``Simulator``; ``cli/simulate.py`` is the ``otel-margin simulate`` command,
+``routes.routes`` serves ``GET /v1/simulate`` and ``job.Scheduler`` materializes runs for dashboards.
 """
 
 from __future__ import annotations

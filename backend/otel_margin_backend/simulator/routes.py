@@ -2,7 +2,7 @@
 
 ``?feature=&customer=&candidates=a,b&from=&to=``. Answers 200 with the run; 400 with ``{"error": ...}`` for a
 bad parameter or an unknown candidate; 401 without the token (when one is required); 503 with ``Retry-After``
-when the database cannot answer. Status codes come from ``receivers/_status.py``, the one place that maps errors.
+when the database cannot answer. Status codes come from ``web/status.py``, the one place that maps errors.
 """
 
 from __future__ import annotations

@@ -29,11 +29,12 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def translate(exc: BaseException) -> OtelMarginError:
+def translate(exc: BaseException, *, target: str | None = None) -> OtelMarginError:
     """The store's error for a database error.
 
     Args:
         exc: An error psycopg or its pool raised.
+        target: Where the database is (``host:port/db``), to name it in the message.
 
     Returns:
         ``StoreUnavailable`` (retryable) or ``PermanentError`` (needs the user: migrate, grant).
@@ -41,7 +42,8 @@ def translate(exc: BaseException) -> OtelMarginError:
     if isinstance(exc, OtelMarginError):
         return exc
     if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedFunction):
-        return PermanentError(f"the database lacks otel-margin's tables ({first_line(exc)}): run otel-margin migrate")
+        where = f"the database at {target}" if target else "the database"
+        return PermanentError(f"{where} lacks otel-margin's tables ({first_line(exc)}): run otel-margin migrate")
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return PermanentError(f"the database user lacks a privilege: {first_line(exc)}")
     if isinstance(exc, PoolTimeout):

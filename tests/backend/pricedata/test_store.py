@@ -68,7 +68,7 @@ def test_the_active_stored_version_is_the_book_in_force(conn: Conn) -> None:
     assert book.version == SMALL_VERSION
     assert active is not None and (active.model_count, active.provider_count, active.active) == (2, 1, True)
     assert price_store.book_in_force(conn, PricingConfig(data_file=SMALL)).version == SMALL_VERSION
-    pinned = PricingConfig(data_file=Path(__file__).with_name("testdata") / "data_small_v2.json")
+    pinned = PricingConfig(data_file=Path(__file__).parents[1] / "pricing" / "testdata" / "data_small_v2.json")
     assert price_store.book_in_force(conn, pinned).version != SMALL_VERSION  # a pinned file wins
 
 

@@ -197,7 +197,7 @@ def failures(url: str) -> list[tuple[str, int, str]]:
 
 
 def cli_app() -> typer.Typer:
-    """``otel-margin`` with the revenue sub-apps added exactly as cli.py adds them."""
+    """``otel-margin`` with the revenue sub-apps added exactly as cli/main.py adds them."""
     app = typer.Typer(name="otel-margin", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
     app.add_typer(revenue_cli.customers_app)
     app.add_typer(revenue_cli.stripe_app)
