@@ -161,3 +161,53 @@ def test_the_healthcheck_fails_when_the_database_is_unreachable_or_the_backend_i
     (nothing,) = free_ports(1)
     down = run_check(code, nothing)
     assert down.returncode != 0
+
+
+PRE_FIX_DOCKERIGNORE = """*
+!pyproject.toml
+!README.md
+!requirements.lock
+!otel_margin
+!backend
+**/__pycache__
+"""
+"""The .dockerignore shipped before the dashboards were let in: ``COPY dashboards`` found nothing to copy."""
+
+
+def copy_sources(dockerfile: Path) -> list[str]:
+    """Every context path a COPY or ADD of any stage reads (``--from=`` copies read another stage, not the context)."""
+    sources: list[str] = []
+    for instruction in instructions(dockerfile):
+        if instruction.keyword not in ("COPY", "ADD"):
+            continue
+        words = [w for w in instruction.args.split() if not w.startswith("--")]
+        if any(w.startswith("--from=") for w in instruction.args.split()):
+            continue
+        sources += [w.rstrip("/") for w in words[:-1]]
+    return sources
+
+
+def missing_from_context(ignore: DockerIgnore, dockerfile: Path) -> list[str]:
+    """COPY/ADD sources that the build context would not hold (a directory must keep at least one file)."""
+    missing = []
+    for source in copy_sources(dockerfile):
+        path = REPO / source
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        if not files or all(ignore.excluded(f.relative_to(REPO).as_posix()) for f in files):
+            missing.append(source)
+    return missing
+
+
+DOCKERFILES = sorted([*REPO.glob("Dockerfile*"), *REPO.glob("*/Dockerfile*")])
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_copy_source_of_every_stage_is_in_the_build_context(dockerfile: Path) -> None:
+    assert copy_sources(dockerfile), f"{dockerfile} copies nothing"
+    assert missing_from_context(DockerIgnore.read(REPO / ".dockerignore"), dockerfile) == []
+
+
+def test_the_context_check_catches_the_dashboards_the_old_dockerignore_filtered_out(tmp_path: Path) -> None:
+    old = tmp_path / ".dockerignore"
+    old.write_text(PRE_FIX_DOCKERIGNORE)
+    assert missing_from_context(DockerIgnore.read(old), DOCKERFILE) == ["dashboards"]
