@@ -156,7 +156,7 @@ def test_panel_queries_return_the_columns_their_panels_expect(uid: str, db_url: 
             if target["format"] == "time_series":
                 series = to_series(columns, rows, text)
                 assert series and all(s.points for s in series), where
-            named = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"]
+            named = {o["matcher"]["options"] for o in panel.get("fieldConfig", {}).get("overrides", [])
                      if o["matcher"]["id"] == "byName"}  # fmt: skip
             assert named <= set(columns), f"{where}: overrides for missing columns {named - set(columns)}"
 

@@ -197,7 +197,7 @@ def test_data_links_open_existing_dashboards_with_existing_variables() -> None:
     links = 0
     for board in boards.values():
         for panel in panels(board):
-            for override in panel["fieldConfig"]["overrides"]:
+            for override in panel.get("fieldConfig", {}).get("overrides", []):
                 for prop in override["properties"]:
                     if prop["id"] != "links":
                         continue
