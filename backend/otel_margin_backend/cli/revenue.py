@@ -167,9 +167,9 @@ def backfill(
     from otel_margin_backend.pipeline.errors import PermanentError
     from otel_margin_backend.revenue.backfill import STAGES, BackfillReport, Stage
     from otel_margin_backend.revenue.backfill import backfill as run_backfill
-    from otel_margin_backend.revenue.booker import StripeBooker
     from otel_margin_backend.revenue.ledger import Ledger, open_connection
     from otel_margin_backend.revenue.stripe_api import StripeApi
+    from otel_margin_backend.revenue.stripe_booking import StripeBooker
 
     first_day = _day(since)
 
