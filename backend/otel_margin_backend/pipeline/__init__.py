@@ -1,1 +1,1 @@
-"""The seams between stages: the usage event every stage passes on, and the errors they raise."""
+"""The seams between stages: the usage event every stage passes on, the errors they raise, and money for people."""

@@ -105,20 +105,7 @@ class Simulator:
     async def asimulate(
         self, conn: AsyncConn, request: SimulationRequest | None = None, *, at: datetime | None = None
     ) -> Simulation:
-        """Run one simulation on an async connection.
-
-        Args:
-            conn: An async connection to a migrated database.
-            request: What to simulate. Default: everything in the default window.
-            at: The run's time, whose prices are "current". Default: now.
-
-        Returns:
-            The simulation.
-
-        Raises:
-            PermanentError: a bad range or an unknown candidate.
-            NotAffine: the price book cannot be summed exactly (never approximated).
-        """
+        """``simulate`` on an async connection (REST and the scheduler): the same plan, read and evaluation."""
         plan = self._plan(request or SimulationRequest(), at)
         return self._evaluate(plan, await afetch_shapes(conn, plan.query, plan.starts))
 
