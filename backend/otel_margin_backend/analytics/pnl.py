@@ -12,6 +12,7 @@ from psycopg.rows import class_row
 
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.storage.database import AsyncConn, Conn
+from otel_margin_backend.storage.exchange import Statement, Steps, arun, exchange, run
 
 GroupBy = Literal["customer", "feature", "model", "provider", "organization"]
 GROUPS: tuple[GroupBy, ...] = ("customer", "feature", "model", "provider", "organization")
@@ -129,35 +130,42 @@ PROJECTION_SQL = "SELECT * FROM pnl_projection(%s)"
 QUALITY_SQL = "SELECT * FROM pnl_data_quality(%s, %s)"
 
 
+@exchange()
+def _pnl(span: Period, by: GroupBy) -> Steps[list[PnlRow]]:
+    return (yield Statement(PNL_SQL, (span.start, span.end, by), class_row(PnlRow)))
+
+
+@exchange()
+def _projection(as_of: datetime) -> Steps[list[Projection]]:
+    return (yield Statement(PROJECTION_SQL, (as_of,), class_row(Projection)))
+
+
+@exchange()
+def _quality(span: Period) -> Steps[DataQuality]:
+    rows = yield Statement(QUALITY_SQL, (span.start, span.end), class_row(DataQuality))
+    assert rows
+    row: DataQuality = rows[0]
+    return row
+
+
 def read_pnl(conn: Conn, span: Period, by: GroupBy = "customer") -> list[PnlRow]:
-    with conn.cursor(row_factory=class_row(PnlRow)) as cur:
-        return cur.execute(PNL_SQL, (span.start, span.end, by)).fetchall()
+    return run(conn, _pnl(span, by))
 
 
 def read_projection(conn: Conn, as_of: datetime) -> list[Projection]:
-    with conn.cursor(row_factory=class_row(Projection)) as cur:
-        return cur.execute(PROJECTION_SQL, (as_of,)).fetchall()
+    return run(conn, _projection(as_of))
 
 
 def read_quality(conn: Conn, span: Period) -> DataQuality:
-    with conn.cursor(row_factory=class_row(DataQuality)) as cur:
-        row = cur.execute(QUALITY_SQL, (span.start, span.end)).fetchone()
-    assert row is not None
-    return row
+    return run(conn, _quality(span))
 
 
 async def read_pnl_async(conn: AsyncConn, span: Period, by: GroupBy = "customer") -> list[PnlRow]:
-    async with conn.cursor(row_factory=class_row(PnlRow)) as cur:
-        await cur.execute(PNL_SQL, (span.start, span.end, by))
-        return await cur.fetchall()
+    return await arun(conn, _pnl(span, by))
 
 
 async def read_quality_async(conn: AsyncConn, span: Period) -> DataQuality:
-    async with conn.cursor(row_factory=class_row(DataQuality)) as cur:
-        await cur.execute(QUALITY_SQL, (span.start, span.end))
-        row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await arun(conn, _quality(span))
 
 
 def decimal_text(value: Decimal) -> str:

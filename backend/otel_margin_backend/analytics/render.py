@@ -1,4 +1,4 @@
-"""Showing P&L rows to people: a rich table, JSON or CSV, money rounded to cents for display only."""
+"""Showing P&L rows to people: a rich table, JSON or CSV; the table's money via ``pipeline.money`` (display only)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,13 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from rich.table import Table
 from rich.text import Text
 
 from otel_margin_backend.analytics.pnl import DataQuality, GroupBy, PnlRow, Projection, as_json
-
-CENT = Decimal("0.01")
-
-
-def money(value: Decimal | None, currency: str = "USD") -> str:
-    if value is None:
-        return "—"
-    rounded = value.quantize(CENT, ROUND_HALF_UP)
-    sign = "-" if rounded < 0 else ""
-    symbol = "$" if currency == "USD" else ""
-    suffix = "" if currency == "USD" else f" {currency}"
-    return f"{sign}{symbol}{abs(rounded):,.2f}{suffix}"
+from otel_margin_backend.pipeline.money import money
 
 
 def percent(value: Decimal | None) -> str:

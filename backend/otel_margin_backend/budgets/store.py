@@ -120,7 +120,7 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
-class ApplyResult:
+class BudgetChanges:
     """What ``apply_budgets`` changed (or, with ``dry_run``, would change)."""
 
     created: tuple[str, ...]
@@ -175,7 +175,7 @@ async def get_budget(conn: AsyncConn, name: str) -> StoredBudget | None:
 
 async def apply_budgets(
     conn: AsyncConn, file: BudgetsFileConfig, *, dry_run: bool = False, at: datetime | None = None
-) -> ApplyResult:
+) -> BudgetChanges:
     """Make the file-managed budgets exactly those of a budgets file, then evaluate.
 
     Budgets of the file are created or updated (a REST-made budget of the same name is taken over by the file);
@@ -209,7 +209,7 @@ async def apply_budgets(
         wanted = {b.name for b in file.budgets}
         removed = [n for n, b in existing.items() if b.managed_by == "file" and n not in wanted]
         if dry_run:
-            return ApplyResult(tuple(created), tuple(updated), tuple(unchanged), tuple(removed), None)
+            return BudgetChanges(tuple(created), tuple(updated), tuple(unchanged), tuple(removed), None)
         for budget in file.budgets:
             if budget.name in created:
                 await _insert(conn, budget, "file")
@@ -218,7 +218,7 @@ async def apply_budgets(
         for name in removed:
             await _delete(conn, name, at)
         evaluation = await evaluate(conn, at=at)
-    return ApplyResult(tuple(created), tuple(updated), tuple(unchanged), tuple(removed), evaluation)
+    return BudgetChanges(tuple(created), tuple(updated), tuple(unchanged), tuple(removed), evaluation)
 
 
 async def put_budget(conn: AsyncConn, budget: BudgetConfig, *, at: datetime | None = None) -> tuple[Change, Evaluation]:

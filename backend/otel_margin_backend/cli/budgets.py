@@ -20,6 +20,7 @@ from rich.text import Text
 from otel_margin_backend.budgets import store
 from otel_margin_backend.budgets.definition import load_file
 from otel_margin_backend.cli.common import console, run_async, user_errors
+from otel_margin_backend.pipeline.money import NONE_TEXT, exact_number, money
 from otel_margin_backend.storage.database import AsyncConn
 
 T = TypeVar("T")
@@ -110,19 +111,19 @@ def status(
     )  # fmt: skip
     for r in rows:
         style = STATE_STYLES.get(r.state, "")
-        limit = _money(r.limit_amount, r.currency)
+        limit = _amount(r.limit_amount, r.currency)
         if r.limit_kind == "percent_of_revenue":
-            limit += f" ({_num(r.percent_of_revenue)} % of {_money(r.revenue, r.currency)})"
-        forecast = _money(r.forecast, r.currency)
+            limit += f" ({exact_number(r.percent_of_revenue)} % of {_amount(r.revenue, r.currency)})"
+        forecast = _amount(r.forecast, r.currency)
         if r.forecast_percent is not None:
-            forecast += f" ({_num(r.forecast_percent)} %)"
+            forecast += f" ({exact_number(r.forecast_percent)} %)"
         table.add_row(
             r.budget,
             r.scope_label,
             f"{r.period} from {r.period_start:%Y-%m-%d}",
-            _money(r.spend, r.currency) + (f" [dim](+{r.unpriced_calls} unpriced)[/]" if r.unpriced_calls else ""),
+            _amount(r.spend, r.currency) + (f" [dim](+{r.unpriced_calls} unpriced)[/]" if r.unpriced_calls else ""),
             limit,
-            Text("-" if r.percent_used is None else f"{_num(r.percent_used)} %", style=style),
+            Text(NONE_TEXT if r.percent_used is None else f"{exact_number(r.percent_used)} %", style=style),
             forecast,
             Text(r.state, style=style),
         )
@@ -140,12 +141,14 @@ def list_() -> None:
     for b in budgets:
         c = b.config
         limit = (
-            _money(c.limit.amount, c.limit.currency)
+            _amount(c.limit.amount, c.limit.currency)
             if c.limit.amount is not None
-            else f"{_num(c.limit.percent_of_revenue)} % of revenue ({c.limit.currency})"
+            else f"{exact_number(c.limit.percent_of_revenue)} % of revenue ({c.limit.currency})"
         )
         thresholds = " / ".join(
-            f"{severity} {_num(percent)} %" for severity, percent in c.thresholds.by_severity().items() if percent
+            f"{severity} {exact_number(percent)} %"
+            for severity, percent in c.thresholds.by_severity().items()
+            if percent
         )
         scope = ", ".join(f"{k}={v}" for k, v in c.scope.as_dict().items()) or "organization"
         table.add_row(c.name, scope, c.period, limit, thresholds, b.managed_by, c.description)
@@ -180,24 +183,14 @@ def alerts(
             a.budget,
             a.scope_label,
             f"{a.period} from {a.period_start:%Y-%m-%d}",
-            Text(f"{a.severity} ({_num(a.threshold_percent)} %)", style=STATE_STYLES.get(a.severity, "")),
+            Text(f"{a.severity} ({exact_number(a.threshold_percent)} %)", style=STATE_STYLES.get(a.severity, "")),
             f"{a.crossed_at:%Y-%m-%d %H:%M}",
-            f"{_money(a.spend_at_crossing, a.currency)} of {_money(a.limit_at_crossing, a.currency)}",
+            f"{_amount(a.spend_at_crossing, a.currency)} of {_amount(a.limit_at_crossing, a.currency)}",
             resolved,
         )
     console.print(table)
 
 
-def _num(value: Decimal | None) -> str:
-    if value is None:
-        return "-"
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _money(value: Decimal | None, currency: str) -> str:
-    if value is None:
-        return "-"
-    exponent = value.normalize().as_tuple().exponent
-    exact_in_cents = isinstance(exponent, int) and exponent >= -2
-    return f"{format(value, ',.2f') if exact_in_cents else format(value.normalize(), ',f')} {currency}"
+def _amount(value: Decimal | None, currency: str) -> str:
+    """Exact, with the code (``460.00 USD``, ``599.995 USD``): a spend just under its limit never reads as the limit."""
+    return money(value, currency, code=True, exact=True)

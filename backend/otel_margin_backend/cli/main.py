@@ -230,8 +230,8 @@ def replay(
     samples: Annotated[Path, typer.Argument(help="JSONL file, one usage event per line (the POST /v1/usage shape).")],
 ) -> None:
     """Price recorded usage events through a throwaway backend and compare with the simulator's cost."""
-    from otel_margin_backend.analytics.render import money
     from otel_margin_backend.demo.replay import replay as run_replay
+    from otel_margin_backend.pipeline.money import money
 
     settings = load_settings(quiet=True)
     with user_errors():
@@ -240,8 +240,8 @@ def replay(
                   title=f"Replay of {samples}")  # fmt: skip
     for row in rows:
         table.add_row(row.request_id, f"{row.provider}/{row.model}" if row.provider else row.model,
-                      f"{row.input_tokens:,} / {row.output_tokens:,}", row.status, _exact(row.cost),
-                      _exact(row.simulated), "[green]✓[/]" if row.agrees else "[red]✗[/]")  # fmt: skip
+                      f"{row.input_tokens:,} / {row.output_tokens:,}", row.status, money(row.cost, exact=True),
+                      money(row.simulated, exact=True), "[green]✓[/]" if row.agrees else "[red]✗[/]")  # fmt: skip
     console.print(table)
     disagree = sum(not r.agrees for r in rows)
     total = sum((r.cost for r in rows if r.cost is not None), Decimal(0))
@@ -250,7 +250,3 @@ def replay(
         else f"[red]{disagree} event(s) differ[/] (unpriced models show as —)."))  # fmt: skip
     if disagree:
         raise typer.Exit(1)
-
-
-def _exact(value: Decimal | None) -> str:
-    return "—" if value is None else f"${value}"

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from otel_margin_backend.cli.common import console, err, load_settings, user_errors
 from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.pipeline.money import exact_number
 from otel_margin_backend.pricedata.timeline import PriceRange
 from otel_margin_backend.pricing.types import PriceSource
 
@@ -52,22 +53,6 @@ def _range(first: date, last: date) -> tuple[datetime, datetime]:
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), UTC)
-
-
-def money(amount: Decimal | None, *, signed: bool = False) -> str:
-    """An exact amount as plain digits: nothing rounded, no exponent, no trailing zeros (``0.0074``, ``2``).
-
-    Args:
-        amount: The amount, or None.
-        signed: Show ``+`` on positive amounts.
-
-    Returns:
-        The text (``—`` for None).
-    """
-    if amount is None:
-        return "—"
-    text = format(amount.normalize(), "f") if amount else "0"
-    return f"+{text}" if signed and amount > 0 else text
 
 
 def _count(n: int, noun: str) -> str:
@@ -151,9 +136,9 @@ def _ranges_table(ranges: list[PriceRange], *, title: str) -> Table:
             escape(r.condition) or "standard",
             _when(r.valid_from, open_text="—"),
             _when(r.valid_to, open_text="open"),
-            money(r.amount),
-            money(r.list_amount),
-            money(r.discount_percent) if r.discount_percent is not None else "",
+            exact_number(r.amount),
+            exact_number(r.list_amount),
+            exact_number(r.discount_percent) if r.discount_percent is not None else "",
         )
     return table
 
@@ -191,7 +176,7 @@ def list_prices(
         table.add_row(
             provider_id or "(any)",
             escape(label),
-            *(money(kinds.get(kind)) for kind in _TOKEN_KINDS),
+            *(exact_number(kinds.get(kind)) for kind in _TOKEN_KINDS),
             f"{window:,}" if window else "—",
         )
     console.print(table)
@@ -252,9 +237,9 @@ def _reprice_table(summary: RepriceSummary, *, title: str) -> Table:
             escape(change.customer_id),
             f"{change.calls:,}",
             f"{change.changed_calls:,}",
-            money(change.before),
-            money(change.after),
-            money(change.difference, signed=True),
+            exact_number(change.before),
+            exact_number(change.after),
+            exact_number(change.difference, signed=True),
             f"{change.unpriced_before:,} → {change.unpriced_after:,}",
         ]
         table.add_row(*cells, style="bold" if bold else None)
@@ -298,11 +283,11 @@ def reconcile(
             escape(g.model),
             escape(g.customer_id),
             f"{g.calls:,}",
-            money(g.our_cost),
-            money(g.reported_cost),
-            money(g.gap, signed=True),
+            exact_number(g.our_cost),
+            exact_number(g.reported_cost),
+            exact_number(g.gap, signed=True),
             f"{g.gap_pct:+.2f}" if g.gap_pct is not None else "—",
-            f"{g.unpriced_calls:,} ({money(g.unpriced_reported_cost)})" if g.unpriced_calls else "",
+            f"{g.unpriced_calls:,} ({exact_number(g.unpriced_reported_cost)})" if g.unpriced_calls else "",
             escape(g.sources or ""),
         )
     console.print(table)

@@ -24,8 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from otel_margin_backend.cli.common import console, err, load_settings, session
+from otel_margin_backend.pipeline.money import money
 from otel_margin_backend.revenue.config import RevenueConfig
-from otel_margin_backend.revenue.currency import format_money
+from otel_margin_backend.revenue.currency import to_major
 
 if TYPE_CHECKING:
     from otel_margin_backend.settings import Settings
@@ -68,8 +69,12 @@ def _print_errors(errors: list[str], what: str) -> None:
     err.print(f"{len(errors)} bad line(s): nothing was imported from {escape(what)}", highlight=False)
 
 
-def _money(amounts: dict[str, int]) -> str:
-    return ", ".join(format_money(v, c) for c, v in sorted(amounts.items())) or "nothing"
+def _minor(amount: int, currency: str) -> str:
+    return money(to_major(amount, currency), currency, code=True)
+
+
+def _totals(amounts: dict[str, int]) -> str:
+    return ", ".join(_minor(v, c) for c, v in sorted(amounts.items())) or "nothing"
 
 
 # -- customers ---------------------------------------------------------------------------------------------------
@@ -101,7 +106,7 @@ def map_customer(
     was = f" (was {escape(previous)})" if previous and previous != customer_id else ""
     console.print(f"Mapped {stripe_customer} to {escape(customer_id)}{was}.", highlight=False)
     if revenue:
-        moved = _money({currency: net for currency, net, _ in revenue})
+        moved = _totals({currency: net for currency, net, _ in revenue})
         entries = sum(n for *_, n in revenue)
         console.print(f"{entries} revenue entries ({moved} net of tax) now belong to {escape(customer_id)}.",
                       highlight=False)  # fmt: skip
@@ -132,7 +137,7 @@ def unmapped() -> None:
             f"{row.first_month:%Y-%m} to {row.last_month:%Y-%m}")  # fmt: skip
         table.add_row(
             row.stripe_customer_id, escape(row.name or ("" if row.metadata_known else "(not fetched)")),
-            escape(row.email or ""), format_money(row.net_minor, row.currency), str(row.documents), months,
+            escape(row.email or ""), _minor(row.net_minor, row.currency), str(row.documents), months,
         )  # fmt: skip
     console.print(table)
     console.print(
@@ -162,9 +167,9 @@ def backfill(
     from otel_margin_backend.pipeline.errors import PermanentError
     from otel_margin_backend.revenue.backfill import STAGES, BackfillReport, Stage
     from otel_margin_backend.revenue.backfill import backfill as run_backfill
-    from otel_margin_backend.revenue.booker import StripeBooker
     from otel_margin_backend.revenue.ledger import Ledger, open_connection
     from otel_margin_backend.revenue.stripe_api import StripeApi
+    from otel_margin_backend.revenue.stripe_booking import StripeBooker
 
     first_day = _day(since)
 
@@ -202,7 +207,7 @@ def _print_backfill(report: Any, since: dt.date) -> None:
         return
     changes = Table("currency", "kind", "change", title="Would change" if report.dry_run else "Changed")
     for (currency, kind), delta in report.changes.items():
-        changes.add_row(currency, kind, format_money(delta, currency))
+        changes.add_row(currency, kind, _minor(delta, currency))
     console.print(changes)
 
 
@@ -232,7 +237,7 @@ def import_revenue(
             changed = _run(run(lambda done: bar.update(task, completed=done)))
     console.print(
         f"Imported {len(bookings)} entries from {escape(file.name)} ({changed} new or changed, "
-        f"{len(bookings) - changed} unchanged): {_money(manual.totals(bookings))}.",
+        f"{len(bookings) - changed} unchanged): {_totals(manual.totals(bookings))}.",
         highlight=False,
     )
 

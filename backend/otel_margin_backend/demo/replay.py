@@ -23,7 +23,7 @@ from otel_margin_backend.receivers.rest_usage import UsageIn
 from otel_margin_backend.service.backend import BackgroundBackend, prepare
 from otel_margin_backend.service.tokens import resolve_token
 from otel_margin_backend.settings import Settings
-from otel_margin_backend.simulator.repricing import Repricer, interval_of, tier_starts
+from otel_margin_backend.simulator.repricing import ShapePricer, interval_of, tier_starts
 from otel_margin_backend.simulator.shapes import TierSlice
 from otel_margin_backend.storage.database import Store
 
@@ -98,8 +98,8 @@ def replay(path: Path, settings: Settings) -> list[ReplayRow]:
     starts = tier_starts(book)
     out = []
     for request_id, provider, model, at, inp, cache_read, cache_write, output, reasoning, status, cost in rows:
-        repricer = Repricer(book, at, starts)
+        pricer = ShapePricer(book, at, starts)
         tokens = (inp, cache_read, cache_write, output, reasoning)
-        simulated = repricer.cost(provider, model, (TierSlice(interval_of(inp, starts), 1, tokens),))
+        simulated = pricer.cost(provider, model, (TierSlice(interval_of(inp, starts), 1, tokens),))
         out.append(ReplayRow(request_id, provider, model, inp, output, status, cost, simulated))
     return out

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from otel_margin_backend.analytics import render
 from otel_margin_backend.analytics.pnl import Period, read_pnl, read_quality
+from otel_margin_backend.pipeline.money import money
 from otel_margin_backend.pricing import PricingConfig, build_book
 from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.simulator.simulator import SimulationRequest, Simulator
@@ -50,13 +51,13 @@ def print_report(store: Store, pricing: PricingConfig, start: datetime, end: dat
         table.add_column(column, justify="right" if column in ("Spend", "Limit", "% used", "Forecast") else "left")
     for name, scope, period, spend, limit, used, forecast, state, currency in budgets:
         style = STATE_STYLE.get(state, "")
-        table.add_row(name, scope, period, render.money(spend, currency), render.money(limit, currency),
-                      render.percent(used), render.money(forecast, currency), f"[{style}]{state}[/]")  # fmt: skip
+        table.add_row(name, scope, period, money(spend, currency), money(limit, currency),
+                      render.percent(used), money(forecast, currency), f"[{style}]{state}[/]")  # fmt: skip
     console.print(table)
     for budget, severity, threshold, spend, currency, crossed_at in alerts:
         console.print(
             f"[{STATE_STYLE.get(severity, '')}]alert[/] {budget}: {severity} at {threshold} % "
-            f"(spend {render.money(spend, currency)}) since {crossed_at:%Y-%m-%d %H:%M} UTC"
+            f"(spend {money(spend, currency)}) since {crossed_at:%Y-%m-%d %H:%M} UTC"
         )  # fmt: skip
 
     suggestions = Table(title="Cheaper models (simulated on the same calls, current prices)", title_justify="left")
@@ -68,8 +69,8 @@ def print_report(store: Store, pricing: PricingConfig, start: datetime, end: dat
         if best is None:
             continue
         suggestions.add_row(
-            group.feature, group.model, f"{group.events:,}", render.money(group.cost),
-            best.candidate, render.money(best.simulated_cost), render.money(best.savings),
+            group.feature, group.model, f"{group.events:,}", money(group.cost),
+            best.candidate, money(best.simulated_cost), money(best.savings),
             render.percent(best.savings_percent), _signed(group.quality_difference),
         )  # fmt: skip
     console.print(suggestions)

@@ -1,4 +1,4 @@
-"""The seams between stages: the usage event, the consumer interface and the error classes.
+"""The seams between stages: the usage event, the consumer interface, the error classes, and money for people.
 
 Every package imports these; they import nothing of the project.
 """

@@ -112,7 +112,7 @@ class RepriceSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class ApplyResult:
+class RepriceApplied:
     """What ``apply`` wrote."""
 
     updated: int
@@ -247,7 +247,7 @@ class Repricer:
             for change in changes:
                 copy.write_row(change)
 
-    def apply(self) -> ApplyResult:
+    def apply(self) -> RepriceApplied:
         """Write the staged prices and corrected rollups, and commit.
 
         Returns:
@@ -260,7 +260,7 @@ class Repricer:
             raise RuntimeError("apply() needs a scan() that is not a dry run")
         if self._staged == 0:
             self._conn.rollback()
-            return ApplyResult(0, 0, 0)
+            return RepriceApplied(0, 0, 0)
         try:
             row = self._conn.execute("SELECT updated, skipped, hour_groups FROM usage_reprice_apply()").fetchone()
             self._conn.commit()
@@ -268,7 +268,7 @@ class Repricer:
             self._conn.rollback()
             raise
         assert row is not None
-        return ApplyResult(int(row[0]), int(row[1]), int(row[2]))
+        return RepriceApplied(int(row[0]), int(row[1]), int(row[2]))
 
     def discard(self) -> None:
         """Roll back: nothing of this run is written."""

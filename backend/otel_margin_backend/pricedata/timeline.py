@@ -39,7 +39,7 @@ from genai_prices.types import (
 
 from otel_margin_backend.pricing import names
 from otel_margin_backend.pricing.book import PriceBook
-from otel_margin_backend.pricing.overrides import Overrides, Period, provider_lookup_key
+from otel_margin_backend.pricing.overrides import EffectiveDays, Overrides, provider_lookup_key
 from otel_margin_backend.pricing.types import CURRENCY, PriceSource
 
 _EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
@@ -360,7 +360,7 @@ def _discounts(book: PriceBook) -> dict[tuple[str, str | None], tuple[_Discount,
     return out
 
 
-def _period_bounds(period: Period) -> tuple[datetime | None, datetime | None]:
+def _period_bounds(period: EffectiveDays) -> tuple[datetime | None, datetime | None]:
     """A period of inclusive UTC days as [start, end) instants."""
     start = _midnight(period.effective_from) if period.effective_from else None
     end = _midnight(period.effective_to + timedelta(days=1)) if period.effective_to else None

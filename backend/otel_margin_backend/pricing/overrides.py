@@ -36,7 +36,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-class Period(_Strict):
+class EffectiveDays(_Strict):
     """The UTC days an entry applies on; both ends inclusive, either may be left open."""
 
     effective_from: date | None = None
@@ -45,7 +45,7 @@ class Period(_Strict):
     """Last day the entry applies. Default: none (applies until further notice)."""
 
     @model_validator(mode="after")
-    def _ordered(self) -> Period:
+    def _ordered(self) -> EffectiveDays:
         if self.effective_from and self.effective_to and self.effective_to < self.effective_from:
             raise ValueError("effective_to must not be before effective_from")
         return self
@@ -63,7 +63,7 @@ class Period(_Strict):
             self.effective_to is None or day <= self.effective_to
         )
 
-    def overlaps(self, other: Period) -> bool:
+    def overlaps(self, other: EffectiveDays) -> bool:
         """True if the two periods share at least one day.
 
         Args:
@@ -81,7 +81,7 @@ class Period(_Strict):
         return starts_before_other_ends and ends_after_other_starts
 
 
-class DiscountConfig(Period):
+class DiscountConfig(EffectiveDays):
     """A negotiated discount on list prices, for a whole provider or one model.
 
     It multiplies every cost kind (input, cache, output, reasoning, total) by
@@ -97,7 +97,7 @@ class DiscountConfig(Period):
     """Discount in percent of the list price, e.g. ``15`` or ``12.5``. Required."""
 
 
-class CustomModelConfig(Period):
+class CustomModelConfig(EffectiveDays):
     """A model priced by the user: self-hosted, private, or missing from genai-prices.
 
     A custom model wins over the data for the same name on the days it covers. Token semantics are
@@ -166,7 +166,7 @@ class Discount:
     """The model name as written (lookup form), resolved against the data by the price book."""
     factor: Decimal
     """``(100 - percent) / 100``: what list prices are multiplied by."""
-    period: Period
+    period: EffectiveDays
     line: int
 
 
@@ -174,7 +174,7 @@ class Discount:
 class CustomPrice:
     """One dated price of a custom model."""
 
-    period: Period
+    period: EffectiveDays
     price: ModelPrice = field(repr=False)
 
 
@@ -235,14 +235,14 @@ class Overrides:
                 provider=provider_lookup_key(d.provider),
                 model=names.model_key(d.model) if d.model else None,
                 factor=(Decimal(100) - d.percent) / Decimal(100),
-                period=Period(effective_from=d.effective_from, effective_to=d.effective_to),
+                period=EffectiveDays(effective_from=d.effective_from, effective_to=d.effective_to),
                 line=_yaml.line_of(root, ("discounts", i)),
             )
             for i, d in enumerate(config.discounts)
         )
         custom: dict[tuple[str | None, str], list[CustomPrice]] = {}
         for m in config.models:
-            period = Period(effective_from=m.effective_from, effective_to=m.effective_to)
+            period = EffectiveDays(effective_from=m.effective_from, effective_to=m.effective_to)
             custom.setdefault(_custom_key(m), []).append(CustomPrice(period, m.model_price()))
         aliases = {
             names.model_key(a.name): AliasTarget(
@@ -338,7 +338,7 @@ def _cross_checks(config: OverridesConfig, root: yaml.Node | None) -> list[Probl
     return sorted(problems, key=lambda p: p.line)
 
 
-def _overlaps(section: str, entries: list[tuple[object, Period]], root: yaml.Node | None) -> list[Problem]:
+def _overlaps(section: str, entries: list[tuple[object, EffectiveDays]], root: yaml.Node | None) -> list[Problem]:
     problems = []
     for i, (key, period) in enumerate(entries):
         for j in range(i):

@@ -15,12 +15,12 @@ from decimal import Decimal
 
 from genai_prices.types import ConditionalPrice, ModelInfo, ModelPrice, PriceVariant, StartDateConstraint
 
-from otel_margin_backend.pricing.overrides import Discount, Period
+from otel_margin_backend.pricing.overrides import Discount, EffectiveDays
 from otel_margin_backend.pricing.rates import RateCard, Usage5, compile_or_none
 from otel_margin_backend.pricing.resolve import Resolution, Resolved
 from otel_margin_backend.pricing.types import Costs
 
-CustomCards = tuple[tuple[Period, RateCard | None], ...]
+CustomCards = tuple[tuple[EffectiveDays, RateCard | None], ...]
 """A custom model's dated rate cards (None: a price set that cannot be used)."""
 
 _UNCOMPILED = object()

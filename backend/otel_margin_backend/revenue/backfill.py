@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, TypeVar
 
-from otel_margin_backend.revenue.booker import (
+from otel_margin_backend.revenue.ledger import Ledger
+from otel_margin_backend.revenue.stripe_api import StripeApi
+from otel_margin_backend.revenue.stripe_booking import (
     Change,
     ChargeRefunded,
     CreditNoteChanged,
@@ -27,8 +29,6 @@ from otel_margin_backend.revenue.booker import (
     InvoicePaid,
     StripeBooker,
 )
-from otel_margin_backend.revenue.ledger import Ledger
-from otel_margin_backend.revenue.stripe_api import StripeApi
 from otel_margin_backend.revenue.stripe_objects import Charge, Refund
 
 Stage = Literal["invoices", "credit notes", "refunds", "disputes"]

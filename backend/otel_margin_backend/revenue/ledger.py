@@ -16,7 +16,7 @@ from typing import Literal, cast
 import psycopg
 from psycopg.types.json import Jsonb
 
-from otel_margin_backend.revenue.bookings import Adjustment, Booking, ChargeContext, RefundStep
+from otel_margin_backend.revenue.entries import Adjustment, Booking, ChargeContext, RefundStep
 from otel_margin_backend.revenue.recognition import utc
 from otel_margin_backend.storage.database import AsyncConn, unavailable
 

@@ -22,9 +22,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from otel_margin_backend.revenue.bookings import Booking, Kind, entries_for
 from otel_margin_backend.revenue.csvfile import EXTRA_CELLS, read_csv
 from otel_margin_backend.revenue.currency import normalize_code, to_minor
+from otel_margin_backend.revenue.entries import Booking, Kind, entries_for
 from otel_margin_backend.revenue.ledger import Ledger
 from otel_margin_backend.revenue.recognition import recognize
 

@@ -26,10 +26,10 @@ from starlette.routing import Route
 
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError, StoreUnavailable
 from otel_margin_backend.revenue import manual
-from otel_margin_backend.revenue.booker import StripeBooker
 from otel_margin_backend.revenue.config import RevenueConfig
 from otel_margin_backend.revenue.ledger import Ledger
 from otel_margin_backend.revenue.stripe_api import StripeApi
+from otel_margin_backend.revenue.stripe_booking import StripeBooker
 from otel_margin_backend.revenue.stripe_objects import Event
 from otel_margin_backend.revenue.webhook import (
     MAX_BODY_BYTES,

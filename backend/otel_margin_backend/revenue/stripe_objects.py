@@ -53,7 +53,7 @@ def _customer_of(data: Any) -> Any:
     return data
 
 
-class Period(_Model):
+class LinePeriod(_Model):
     start: int
     end: int
 
@@ -87,7 +87,7 @@ class Line(_Model):
     id: str
     amount: int
     """The line's amount before discounts; includes inclusive taxes, excludes exclusive ones."""
-    period: Period | None = None
+    period: LinePeriod | None = None
     discount_amounts: list[Amount] | None = None
     pretax_credit_amounts: list[PretaxCredit] | None = None
     taxes: list[Tax] | None = None

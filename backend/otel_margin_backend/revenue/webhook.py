@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import stripe
 
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
-from otel_margin_backend.revenue.booker import (
+from otel_margin_backend.revenue.config import RevenueConfig
+from otel_margin_backend.revenue.ledger import Ledger
+from otel_margin_backend.revenue.stripe_booking import (
     Change,
     ChargeRefunded,
     CreditNoteChanged,
@@ -31,8 +33,6 @@ from otel_margin_backend.revenue.booker import (
     Result,
     StripeBooker,
 )
-from otel_margin_backend.revenue.config import RevenueConfig
-from otel_margin_backend.revenue.ledger import Ledger
 from otel_margin_backend.revenue.stripe_objects import Charge, CreditNote, Customer, Dispute, Event, Invoice, parse
 from otel_margin_backend.storage.database import AsyncConn
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from rich.table import Table
 
+from otel_margin_backend.pipeline.money import money
 from otel_margin_backend.simulator.report import CandidateResult, GroupResult, Simulation
 from otel_margin_backend.simulator.results import RESULT_COLUMNS, result_rows
 
@@ -138,22 +139,6 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def money(value: Decimal | None) -> str:
-    """An amount for the table: cents from $1 up, four decimals below.
-
-    Args:
-        value: The exact amount, or None.
-
-    Returns:
-        ``$1,234.57``, ``$0.0031``, ``-$2.10`` or ``—``.
-    """
-    if value is None:
-        return "—"
-    places = Decimal("0.01") if abs(value) >= 1 else Decimal("0.0001")
-    rounded = value.quantize(places, rounding=ROUND_HALF_EVEN)
-    return f"-${-rounded:,}" if rounded < 0 else f"${rounded:,}"
-
-
 def table(simulation: Simulation) -> Table:
     """The reference table: Current model | Events | Cost | Simulated cost | Savings ($) | Savings (%), plus
     the suggested model and the quality difference, one row per feature and current model.
@@ -190,10 +175,10 @@ def table(simulation: Simulation) -> Table:
             g.feature,
             f"{g.provider}/{g.model}",
             f"{g.events:,}",
-            money(g.cost),
-            money(g.current_cost),
-            money(s.simulated_cost) if s else "—",
-            money(s.savings) if s else "—",
+            money(g.cost, small_places=4),
+            money(g.current_cost, small_places=4),
+            money(s.simulated_cost, small_places=4) if s else "—",
+            money(s.savings, small_places=4) if s else "—",
             f"{s.savings_percent}%" if s and s.savings_percent is not None else "—",
             s.candidate if s else _no_suggestion(g),
             (f"{quality:+} {g.benchmark}" if quality is not None else "—"),

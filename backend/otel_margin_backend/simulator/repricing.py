@@ -132,7 +132,7 @@ class LinearPrice:
         return total
 
 
-class Repricer:
+class ShapePricer:
     """Exact costs of summed calls at one moment's prices, learning each model's affine form once.
 
     Args:

@@ -10,6 +10,7 @@ from typing import Any
 
 from otel_margin_backend.simulator.report import Simulation
 from otel_margin_backend.storage.database import AsyncConn, Conn
+from otel_margin_backend.storage.exchange import Statement, Steps, arun, exchange, run
 
 _INSERT_RUN = """
 INSERT INTO simulator_runs (computed_at, period_start, period_end, price_version, override_version, candidates, groups)
@@ -71,6 +72,15 @@ def _run_row(simulation: Simulation) -> tuple[Any, ...]:
     )
 
 
+@exchange(transaction=True)
+def _save(simulation: Simulation, keep_runs: int) -> Steps[int]:
+    (row,) = yield Statement(_INSERT_RUN, _run_row(simulation))
+    run_id = int(row[0])
+    yield Statement(_INSERT_RESULT, each=result_rows(simulation, run_id))
+    yield Statement(_PRUNE, (keep_runs,))
+    return run_id
+
+
 def save_run(conn: Conn, simulation: Simulation, *, keep_runs: int) -> int:
     """Write a run and prune old ones, in one transaction.
 
@@ -82,33 +92,9 @@ def save_run(conn: Conn, simulation: Simulation, *, keep_runs: int) -> int:
     Returns:
         The new run's id.
     """
-    with conn.transaction():
-        row = conn.execute(_INSERT_RUN, _run_row(simulation)).fetchone()
-        assert row is not None
-        run_id = int(row[0])
-        with conn.cursor() as cur:
-            cur.executemany(_INSERT_RESULT, result_rows(simulation, run_id))
-        conn.execute(_PRUNE, (keep_runs,))
-    return run_id
+    return run(conn, _save(simulation, keep_runs))
 
 
 async def asave_run(conn: AsyncConn, simulation: Simulation, *, keep_runs: int) -> int:
-    """``save_run`` on an async connection.
-
-    Args:
-        conn: An async connection to a migrated database.
-        simulation: The run.
-        keep_runs: Runs to keep, this one included.
-
-    Returns:
-        The new run's id.
-    """
-    async with conn.transaction():
-        cursor = await conn.execute(_INSERT_RUN, _run_row(simulation))
-        row = await cursor.fetchone()
-        assert row is not None
-        run_id = int(row[0])
-        async with conn.cursor() as cur:
-            await cur.executemany(_INSERT_RESULT, result_rows(simulation, run_id))
-        await conn.execute(_PRUNE, (keep_runs,))
-    return run_id
+    """``save_run`` on an async connection (the scheduler)."""
+    return await arun(conn, _save(simulation, keep_runs))

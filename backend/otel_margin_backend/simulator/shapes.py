@@ -24,6 +24,7 @@ from typing import Any
 from psycopg import sql
 
 from otel_margin_backend.storage.database import AsyncConn, Conn
+from otel_margin_backend.storage.exchange import Statement, Steps, arun, exchange, run
 
 TokenSums = tuple[int, int, int, int, int]
 """Summed (input, cache read, cache write, output, reasoning) tokens, in the price book's usage order."""
@@ -137,43 +138,34 @@ def build_query(query: ShapeQuery, tier_starts: Sequence[int]) -> tuple[sql.Comp
     return statement, params
 
 
-def fetch_shapes(conn: Conn, query: ShapeQuery, tier_starts: Sequence[int]) -> list[ShapeGroup]:
-    """Read the shape of every feature and model in range.
+@exchange(transaction=True)
+def shapes_exchange(query: ShapeQuery, tier_starts: Sequence[int]) -> Steps[list[ShapeGroup]]:
+    """Read the shape of every feature and model in range: the one exchange behind both fetch functions.
 
     Args:
-        conn: A connection to a migrated database.
         query: The calls to read.
         tier_starts: Ascending long-context thresholds.
+
+    Yields:
+        The planner settings (``SET LOCAL``, hence the transaction), then the aggregate query.
 
     Returns:
         One group per (feature, provider, model) with at least one call, skipped calls included.
     """
     statement, params = build_query(query, tier_starts)
-    with conn.transaction():
-        for setting in _PLANNER:
-            conn.execute(setting)
-        rows = conn.execute(statement, params).fetchall()
-    return collect(rows)
+    for setting in _PLANNER:
+        yield Statement(setting)
+    return collect((yield Statement(statement, params)))
+
+
+def fetch_shapes(conn: Conn, query: ShapeQuery, tier_starts: Sequence[int]) -> list[ShapeGroup]:
+    """``shapes_exchange`` on a sync connection (the CLI)."""
+    return run(conn, shapes_exchange(query, tier_starts))
 
 
 async def afetch_shapes(conn: AsyncConn, query: ShapeQuery, tier_starts: Sequence[int]) -> list[ShapeGroup]:
-    """``fetch_shapes`` on an async connection.
-
-    Args:
-        conn: An async connection to a migrated database.
-        query: The calls to read.
-        tier_starts: Ascending long-context thresholds.
-
-    Returns:
-        One group per (feature, provider, model) with at least one call.
-    """
-    statement, params = build_query(query, tier_starts)
-    async with conn.transaction():
-        for setting in _PLANNER:
-            await conn.execute(setting)
-        cursor = await conn.execute(statement, params)
-        rows = await cursor.fetchall()
-    return collect(rows)
+    """``shapes_exchange`` on an async connection (REST and the scheduler)."""
+    return await arun(conn, shapes_exchange(query, tier_starts))
 
 
 @dataclass(slots=True)

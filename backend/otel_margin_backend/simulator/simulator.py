@@ -19,7 +19,7 @@ from otel_margin_backend.simulator.candidates import ModelProfile, current_model
 from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.simulator.ranking import Observed, exclusions, modalities_in_use, pick_benchmark, rank
 from otel_margin_backend.simulator.report import CandidateResult, GroupResult, Simulation, TierShare
-from otel_margin_backend.simulator.repricing import Repricer, interval, tier_starts
+from otel_margin_backend.simulator.repricing import ShapePricer, interval, tier_starts
 from otel_margin_backend.simulator.shapes import ShapeGroup, ShapeQuery, afetch_shapes, fetch_shapes
 from otel_margin_backend.storage.database import AsyncConn, Conn
 
@@ -105,20 +105,7 @@ class Simulator:
     async def asimulate(
         self, conn: AsyncConn, request: SimulationRequest | None = None, *, at: datetime | None = None
     ) -> Simulation:
-        """Run one simulation on an async connection.
-
-        Args:
-            conn: An async connection to a migrated database.
-            request: What to simulate. Default: everything in the default window.
-            at: The run's time, whose prices are "current". Default: now.
-
-        Returns:
-            The simulation.
-
-        Raises:
-            PermanentError: a bad range or an unknown candidate.
-            NotAffine: the price book cannot be summed exactly (never approximated).
-        """
+        """``simulate`` on an async connection (REST and the scheduler): the same plan, read and evaluation."""
         plan = self._plan(request or SimulationRequest(), at)
         return self._evaluate(plan, await afetch_shapes(conn, plan.query, plan.starts))
 
@@ -175,8 +162,8 @@ class Simulator:
         return _Plan(at, book, query, starts, tuple(profiles), request)
 
     def _evaluate(self, plan: _Plan, groups: list[ShapeGroup]) -> Simulation:
-        repricer = Repricer(plan.book, plan.at, plan.starts)
-        results = [self._group(plan, repricer, group) for group in groups]
+        pricer = ShapePricer(plan.book, plan.at, plan.starts)
+        results = [self._group(plan, pricer, group) for group in groups]
         results.sort(key=lambda g: (-g.cost, g.feature, g.provider, g.model))
         return Simulation(
             computed_at=plan.at,
@@ -191,20 +178,20 @@ class Simulator:
             groups=tuple(results),
         )
 
-    def _group(self, plan: _Plan, repricer: Repricer, group: ShapeGroup) -> GroupResult:
+    def _group(self, plan: _Plan, pricer: ShapePricer, group: ShapeGroup) -> GroupResult:
         current = current_model(plan.book, group.provider, group.model, self.quality)
         resolved = current.facts.resolution.resolved
         benchmark = pick_benchmark(current, self.config)
         current_cost = None
         ranked: tuple[CandidateResult, ...] = ()
         if group.slices:
-            current_cost = repricer.cost(group.provider, group.model, group.slices) if resolved else None
+            current_cost = pricer.cost(group.provider, group.model, group.slices) if resolved else None
             observed = Observed(group.max_input_tokens, group.embeddings_only, modalities_in_use(current, self.config))
             scored = []
             for candidate in plan.candidates:
                 if resolved and candidate.key == current.key:
                     continue
-                cost = repricer.cost(candidate.provider, candidate.model, group.slices)
+                cost = pricer.cost(candidate.provider, candidate.model, group.slices)
                 scored.append((candidate, cost, exclusions(candidate, cost, observed, self.config)))
             ranked = rank(
                 scored,

@@ -1,1 +1,2 @@
-"""Where usage becomes durable: connections, migrations, the COPY writer with rollups, and retention."""
+"""Where usage becomes durable: connections, exchanges written once for sync and async, migrations, the COPY writer
+with rollups, and retention."""

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from otel_margin_backend.pipeline.events import UsageEvent, UsageStatus
-from otel_margin_backend.pricedata.reprice import ApplyResult, Repricer, RepriceSummary
+from otel_margin_backend.pricedata.reprice import RepriceApplied, Repricer, RepriceSummary
 from otel_margin_backend.pricing import PriceBook
 from otel_margin_backend.pricing.overrides import Overrides
 from otel_margin_backend.storage.database import Conn
@@ -89,7 +89,7 @@ def manual(db_url: str) -> Iterator[Conn]:
         yield conn
 
 
-def reprice(conn: Conn, book: PriceBook, *, dry_run: bool = False) -> tuple[RepriceSummary, ApplyResult | None]:
+def reprice(conn: Conn, book: PriceBook, *, dry_run: bool = False) -> tuple[RepriceSummary, RepriceApplied | None]:
     repricer = Repricer(conn, book, START, END, dry_run=dry_run, batch_rows=2)
     summary = repricer.scan()
     if dry_run:
@@ -117,7 +117,7 @@ def test_reprice_after_an_override_change_agrees_to_the_cent(db_url: str, manual
     assert [c.customer_id for c in summary.customers] == ["acct_3", "acct_2", "acct_1"]  # largest change first
     assert (summary.total.calls, summary.total.changed_calls, summary.total.difference) == (4, 4, D("1.99255"))
     assert (summary.rows_scanned, summary.rows_to_update) == (4, 4)
-    assert result == ApplyResult(updated=4, skipped=0, hour_groups=3)
+    assert result == RepriceApplied(updated=4, skipped=0, hour_groups=3)
 
     bundled = BUNDLED.version
     assert costs(db_url) == [
@@ -162,7 +162,7 @@ def test_repricing_with_the_book_that_priced_the_rows_changes_nothing(db_url: st
     summary, result = reprice(manual, BUNDLED)
 
     assert (summary.rows_scanned, summary.rows_to_update, summary.total.difference) == (4, 0, D("0"))
-    assert result == ApplyResult(0, 0, 0)
+    assert result == RepriceApplied(0, 0, 0)
     assert everything(db_url) == before
 
 
@@ -218,7 +218,7 @@ def test_rows_changed_after_the_scan_are_skipped(db_url: str, manual: Conn) -> N
 
     result = repricer.apply()
 
-    assert result == ApplyResult(updated=3, skipped=1, hour_groups=2)
+    assert result == RepriceApplied(updated=3, skipped=1, hour_groups=2)
     assert costs(db_url)[2] == (3, "priced", D("0.028"), BUNDLED.version, "elsewhere")
     assert mismatched(db_url) == []
 

@@ -7,7 +7,9 @@ import io
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from otel_margin_backend.simulator.render import money, to_csv, to_json
+from rich.console import Console
+
+from otel_margin_backend.simulator.render import table, to_csv, to_json
 from otel_margin_backend.simulator.report import CandidateResult, GroupResult, Simulation, TierShare
 
 CANDIDATE = CandidateResult(
@@ -55,11 +57,13 @@ RUN = Simulation(
 )
 
 
-def test_money_rounds_for_display_only() -> None:
-    assert money(Decimal("1234.565")) == "$1,234.56"
-    assert money(Decimal("0.00314159")) == "$0.0031"
-    assert money(Decimal("-2.1")) == "-$2.10"
-    assert money(None) == "—"
+def test_the_table_rounds_for_display_only() -> None:
+    console = Console(width=250, record=True)
+    console.print(table(RUN))
+    (row,) = [line for line in console.export_text().splitlines() if "digest" in line]
+
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[:8] == ["digest", "openai/gpt-4.1", "20", "$6.16", "$6.16", "$1.23", "$4.93", "80.00%"]
 
 
 def test_json_keeps_exact_strings_and_the_summary() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_margin_backend.simulator.repricing import NotAffine, Repricer, interval, interval_of, tier_starts
+from otel_margin_backend.simulator.repricing import NotAffine, ShapePricer, interval, interval_of, tier_starts
 from otel_margin_backend.simulator.shapes import TierSlice
 from tests.backend.simulator.calls import AT, BOOK, Vector, book_total
 
@@ -75,20 +75,20 @@ def vectors(draw: st.DrawFn) -> Vector:
 @given(calls=st.lists(vectors(), min_size=1, max_size=40), which=st.sampled_from(MODELS))
 def test_summed_cost_equals_the_per_call_sum(calls: list[Vector], which: tuple[str, str]) -> None:
     provider, model = which
-    repricer = Repricer(BOOK, AT, STARTS)
+    pricer = ShapePricer(BOOK, AT, STARTS)
 
-    assert repricer.cost(provider, model, slices(calls)) == book_total(provider, model, calls)
+    assert pricer.cost(provider, model, slices(calls)) == book_total(provider, model, calls)
 
 
 def test_no_price_is_none_never_zero() -> None:
-    repricer = Repricer(BOOK, AT, STARTS)
+    pricer = ShapePricer(BOOK, AT, STARTS)
 
-    assert repricer.cost("acme", "house-llm-7b", slices([(10, 0, 0, 5, 0)])) is None
-    assert repricer.cost("openai", "gpt-4.1-mini", ()) == Decimal(0)
+    assert pricer.cost("acme", "house-llm-7b", slices([(10, 0, 0, 5, 0)])) is None
+    assert pricer.cost("openai", "gpt-4.1-mini", ()) == Decimal(0)
 
 
 def test_a_threshold_the_simulator_does_not_know_is_an_error_not_a_wrong_figure() -> None:
-    repricer = Repricer(BOOK, AT, ())  # as if the data had no long-context tiers
+    pricer = ShapePricer(BOOK, AT, ())  # as if the data had no long-context tiers
 
     with pytest.raises(NotAffine, match=r"the price of openai/gpt-5.4 is not affine over 0..any input tokens"):
-        repricer.cost("openai", "gpt-5.4", (TierSlice(0, 1, (1_000, 0, 0, 10, 0)),))
+        pricer.cost("openai", "gpt-5.4", (TierSlice(0, 1, (1_000, 0, 0, 10, 0)),))

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from otel_margin_backend.pipeline.errors import RetryableError
-from otel_margin_backend.revenue.bookings import (
+from otel_margin_backend.revenue.config import RevenueConfig
+from otel_margin_backend.revenue.entries import (
     charge_bookings,
     credit_note_booking,
     invoice_booking,
     refund_steps,
     void_booking,
 )
-from otel_margin_backend.revenue.config import RevenueConfig
 from otel_margin_backend.revenue.ledger import CustomerObservation, DocumentState, Ledger, Outcome
 from otel_margin_backend.revenue.recognition import utc
 from otel_margin_backend.revenue.stripe_api import StripeApi

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from otel_margin_backend.pipeline.errors import PermanentError
-from otel_margin_backend.revenue.bookings import (
+from otel_margin_backend.revenue.entries import (
     Adjustment,
     ChargeContext,
     charge_bookings,
@@ -101,7 +101,7 @@ def test_listed_refunds_are_dated_each_and_failed_ones_do_not_count() -> None:
 
 
 def _step(to: int, amount: int, at: int, refund_id: str | None = None) -> Any:
-    from otel_margin_backend.revenue.bookings import RefundStep
+    from otel_margin_backend.revenue.entries import RefundStep
 
     return RefundStep(to, amount, at, refund_id)
 
