@@ -1,6 +1,7 @@
 """Structured logs: one JSON object a line (or plain console lines), never a secret.
 
-Callers pass context with ``extra={...}``; those keys become fields of the JSON object.
+Callers pass context with ``extra={...}``; those keys become fields of the JSON object. ``LogConfig`` holds the
+two settings (``Settings`` composes it: ``OTEL_MARGIN_LOG_LEVEL``, ``OTEL_MARGIN_LOG_FORMAT``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,29 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+Level = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Format = Literal["json", "console"]
+
+
+class LogConfig(BaseModel):
+    """What is logged, and how. Defaults live here and only here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    level: Level = "INFO"
+    """Log level (any case). Default: INFO."""
+    format: Format = "json"
+    """``json`` (one object a line, for log pipelines) or ``console``. Default: json."""
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
 
 # Record attributes that are not user context (uvicorn adds color_message, a duplicate of the message).
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}

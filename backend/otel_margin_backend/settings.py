@@ -1,204 +1,219 @@
 """Runtime configuration, read once at startup from ``OTEL_MARGIN_*`` environment variables (or ``.env``).
 
-Every field documents its default; ``config/otel-margin.env.example`` lists them all for users.
+Each component owns its config model and its defaults (``storage/config.py``, ``pricing/config.py`` …);
+``Settings`` only composes them, one attribute per component. ``VARIABLES`` is the one table of environment
+variable → component field: the environment is read through it, ``effective()`` (``doctor``) lists it, and a test
+holds ``config/otel-margin.env.example`` to it. The names stay flat (``OTEL_MARGIN_DB_POOL_MAX``, not
+``OTEL_MARGIN_STORAGE__POOL_MAX``) because they are the names users have set.
 """
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
-from functools import cached_property
-from pathlib import Path
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Union, get_args, get_origin
 
-import platformdirs
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from otel_margin_backend.budgets.config import BudgetsConfig, WebhookConfig, check_http_url
-from otel_margin_backend.normalize.config import DEFAULT_CUSTOMER_KEYS, DEFAULT_FEATURE_KEYS, NormalizeConfig
-from otel_margin_backend.pricing.config import DEFAULT_SYNC_SOURCE, PricingConfig
-from otel_margin_backend.revenue.config import RevenueSettings
+from otel_margin_backend.budgets.config import BudgetsConfig
+from otel_margin_backend.ingest.config import IngestConfig
+from otel_margin_backend.logs import LogConfig
+from otel_margin_backend.normalize.config import NormalizeConfig
+from otel_margin_backend.pricing.config import PricingConfig
+from otel_margin_backend.receivers.config import ReceiversConfig
+from otel_margin_backend.revenue.config import RevenueConfig
+from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.storage.config import StorageConfig, mask_url
+
+__all__ = ["ENV_PREFIX", "VARIABLES", "Settings", "Variable", "mask_url", "variable_name"]
 
 ENV_PREFIX = "OTEL_MARGIN_"
 
-KeyList = Annotated[tuple[str, ...], NoDecode]
-"""A list of attribute names, written in the environment as ``a,b,c``."""
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable and the component field it sets."""
+
+    suffix: str
+    """The name after ``OTEL_MARGIN_``, e.g. ``DB_POOL_MAX``. Lowercased, it is also a keyword of ``Settings``."""
+    path: str
+    """Component attribute of ``Settings``, then field, e.g. ``storage.pool_max`` (or ``budgets.webhook.url``)."""
+    also: tuple[str, ...] = ()
+    """Other names read when the prefixed one is unset: Stripe's own (``STRIPE_API_KEY``)."""
+
+    @property
+    def name(self) -> str:
+        """The environment variable, e.g. ``OTEL_MARGIN_DB_POOL_MAX``."""
+        return ENV_PREFIX + self.suffix
+
+    @property
+    def key(self) -> str:
+        """The keyword ``Settings(...)`` also takes, e.g. ``db_pool_max``."""
+        return self.suffix.lower()
+
+    @property
+    def loc(self) -> tuple[str, ...]:
+        """``path`` as a tuple, as pydantic names the field in a validation error."""
+        return tuple(self.path.split("."))
+
+    @property
+    def field(self) -> FieldInfo:
+        """The component field this variable sets: its type, default and description."""
+        model: type[BaseModel] = Settings
+        *parents, leaf = self.loc
+        for part in parents:
+            child = model.model_fields[part].annotation
+            assert isinstance(child, type) and issubclass(child, BaseModel), self.path
+            model = child
+        return model.model_fields[leaf]
 
 
-class Settings(RevenueSettings):
-    """The backend's configuration (the revenue keys, Stripe's among them, come from ``RevenueSettings``)."""
+VARIABLES: tuple[Variable, ...] = (
+    # storage/config.py
+    Variable("DATABASE_URL", "storage.database_url"),
+    Variable("DATA_DIR", "storage.data_dir"),
+    Variable("DB_POOL_MAX", "storage.pool_max"),
+    Variable("DB_CONNECT_TIMEOUT_S", "storage.connect_timeout_s"),
+    Variable("READER_ROLE", "storage.reader_role"),
+    Variable("READER_PASSWORD", "storage.reader_password"),
+    # receivers/config.py
+    Variable("HTTP_HOST", "receivers.http_host"),
+    Variable("HTTP_PORT", "receivers.http_port"),
+    Variable("GRPC_HOST", "receivers.grpc_host"),
+    Variable("GRPC_PORT", "receivers.grpc_port"),
+    Variable("INGEST_TOKEN", "receivers.ingest_token"),
+    Variable("INGEST_AUTH", "receivers.ingest_auth"),
+    # ingest/config.py
+    Variable("BATCH_MAX_EVENTS", "ingest.batch_max_events"),
+    Variable("BATCH_MAX_WAIT_MS", "ingest.batch_max_wait_ms"),
+    Variable("MAX_PENDING_EVENTS", "ingest.max_pending_events"),
+    # normalize/config.py
+    Variable("STRICT_CUSTOMER", "normalize.strict_customer"),
+    Variable("CUSTOMER_KEYS", "normalize.customer_keys"),
+    Variable("FEATURE_KEYS", "normalize.feature_keys"),
+    Variable("ENVIRONMENT_KEYS", "normalize.environment_keys"),
+    Variable("STRICT_TOKEN_COUNTS", "normalize.strict_token_counts"),
+    Variable("TOKEN_ESTIMATE_FACTOR", "normalize.token_estimate_factor"),
+    # pricing/config.py
+    Variable("PRICE_ENABLED", "pricing.enabled"),
+    Variable("PRICE_DATA_FILE", "pricing.data_file"),
+    Variable("PRICE_OVERRIDES_FILE", "pricing.overrides_file"),
+    Variable("PRICE_QUALITY_FILE", "pricing.quality_file"),
+    Variable("AZURE_DEPLOYMENTS", "pricing.azure_deployments"),
+    Variable("PRICE_CONTEXT_ATTRIBUTES", "pricing.context_attributes"),
+    Variable("PRICE_CACHE_SIZE", "pricing.cache_size"),
+    Variable("PRICE_SYNC_SOURCE", "pricing.sync_source"),
+    Variable("PRICE_SYNC_INTERVAL_S", "pricing.sync_interval_s"),
+    Variable("PRICE_SYNC_FIRST_DELAY_S", "pricing.sync_first_delay_s"),
+    Variable("PRICE_SYNC_TIMEOUT_S", "pricing.sync_timeout_s"),
+    Variable("PRICE_RELOAD_INTERVAL_S", "pricing.reload_interval_s"),
+    # budgets/config.py
+    Variable("BUDGET_EVALUATE_INTERVAL_S", "budgets.evaluate_interval_s"),
+    Variable("ALERT_WEBHOOK_URL", "budgets.webhook.url"),
+    Variable("ALERT_WEBHOOK_TIMEOUT_S", "budgets.webhook.timeout_s"),
+    Variable("ALERT_WEBHOOK_RETRY_INITIAL_S", "budgets.webhook.retry_initial_s"),
+    Variable("ALERT_WEBHOOK_RETRY_MAX_S", "budgets.webhook.retry_max_s"),
+    Variable("ALERT_WEBHOOK_POLL_S", "budgets.webhook.poll_s"),
+    Variable("GRAFANA_URL", "budgets.webhook.dashboard_url"),
+    # revenue/config.py
+    Variable("STRIPE_WEBHOOK_SECRET", "revenue.stripe_webhook_secret", also=("STRIPE_WEBHOOK_SECRET",)),
+    Variable("STRIPE_API_KEY", "revenue.stripe_api_key", also=("STRIPE_API_KEY",)),
+    Variable("STRIPE_API_BASE", "revenue.stripe_api_base"),
+    Variable("STRIPE_CUSTOMER_METADATA_KEY", "revenue.stripe_customer_metadata_key"),
+    Variable("STRIPE_TIMEOUT_S", "revenue.stripe_timeout_s"),
+    Variable("STRIPE_MAX_NETWORK_RETRIES", "revenue.stripe_max_network_retries"),
+    Variable("REPORTING_CURRENCY", "revenue.reporting_currency"),
+    # simulator/config.py
+    Variable("SIMULATOR_CANDIDATES", "simulator.candidates"),
+    Variable("SIMULATOR_BENCHMARKS", "simulator.benchmarks"),
+    Variable("SIMULATOR_WINDOW_DAYS", "simulator.window_days"),
+    Variable("SIMULATOR_MAX_QUALITY_DROP", "simulator.max_quality_drop"),
+    Variable("SIMULATOR_MIN_SAVINGS_PERCENT", "simulator.min_savings_percent"),
+    Variable("SIMULATOR_IGNORE_MODALITIES", "simulator.ignore_modalities"),
+    Variable("SIMULATOR_ALLOW_UNKNOWN_CONTEXT", "simulator.allow_unknown_context"),
+    Variable("SIMULATOR_ALLOW_DEPRECATED", "simulator.allow_deprecated"),
+    Variable("SIMULATOR_INTERVAL_S", "simulator.interval_s"),
+    Variable("SIMULATOR_KEEP_RUNS", "simulator.keep_runs"),
+    # logs.py
+    Variable("LOG_LEVEL", "logs.level"),
+    Variable("LOG_FORMAT", "logs.format"),
+)
+"""Every setting, in the order ``doctor`` and the example file list them. Each component field appears once."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
-    )
+_BY_KEY = {var.key: var for var in VARIABLES}
 
-    database_url: SecretStr | None = None
-    """PostgreSQL/TimescaleDB URL (``postgresql://user:pass@host:5432/db``). Default: none, which starts an
-    embedded PostgreSQL in ``data_dir`` for local use."""
-    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("otel-margin")))
-    """Where the embedded database and local state live. Default: the user data dir
-    (``~/.local/share/otel-margin`` on Linux)."""
-    db_pool_max: int = Field(default=8, ge=1, le=200)
-    """Most connections the service opens. Default: 8."""
-    db_connect_timeout_s: float = Field(default=5.0, gt=0)
-    """How long to wait for the database when connecting. Default: 5 s."""
-    reader_role: str = Field(default="otel_margin_reader", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    """Read-only role the migrations create for dashboards (Grafana). Default: ``otel_margin_reader``."""
-    reader_password: SecretStr | None = None
-    """Password of the read-only role. Default: none, which leaves the role unable to log in."""
-    http_host: str = "127.0.0.1"
-    """Address the HTTP server (OTLP/HTTP, REST, health) binds. Default: 127.0.0.1; use 0.0.0.0 in containers."""
-    http_port: int = Field(default=4318, ge=0, le=65535)
-    """HTTP port. Default: 4318 (OTLP/HTTP)."""
-    grpc_host: str = "127.0.0.1"
-    """Address the OTLP/gRPC receiver binds. Default: 127.0.0.1; use 0.0.0.0 in containers."""
-    grpc_port: int = Field(default=4317, ge=0, le=65535)
-    """OTLP/gRPC port. Default: 4317."""
-    ingest_token: SecretStr | None = None
-    """Bearer token OTLP and REST clients must send (``Authorization: Bearer <token>``). Default: none, which
-    makes ``serve`` generate one on first start and keep it in ``<data_dir>/ingest-token``."""
-    ingest_auth: bool = True
-    """Require the ingest token. Default: true; set false only for local experiments."""
-    batch_max_events: int = Field(default=5_000, ge=1, le=100_000)
-    """Write a batch once this many events are waiting. Default: 5000."""
-    batch_max_wait_ms: int = Field(default=200, ge=1, le=10_000)
-    """...or once the oldest waiting event is this old. Default: 200 ms."""
-    max_pending_events: int = Field(default=200_000, ge=1)
-    """Events that may wait for the database before clients are told to retry (backpressure). Default: 200000."""
-    strict_customer: bool = False
-    """Reject model calls without a customer (OTLP partial success). Default: false (stored as ``(unattributed)``)."""
-    strict_token_counts: bool = True
-    """Never estimate missing token counts (store ``missing_usage``). Default: true."""
-    token_estimate_factor: Decimal = Field(default=Decimal("1.1"), gt=0, le=10)
-    """Safety factor on estimated token counts. Default: 1.1."""
-    customer_keys: KeyList = DEFAULT_CUSTOMER_KEYS
-    """Span/resource attributes naming the customer, in order. Default:
-    customer.id,enduser.id,user.id,traceloop.association.properties.customer_id,gen_ai.user."""
-    feature_keys: KeyList = DEFAULT_FEATURE_KEYS
-    """Attributes naming the feature, in order (then the root span's name). Default:
-    feature.name,traceloop.association.properties.feature,traceloop.workflow.name."""
-    price_overrides_file: Path | None = None
-    """Your price overrides YAML (discounts, custom models, aliases). Default: none."""
-    price_quality_file: Path | None = None
-    """A YAML file extending or correcting the bundled model quality table (same format). Default: none."""
-    price_sync_source: str = Field(default=DEFAULT_SYNC_SOURCE, min_length=1)
-    """Where the daily price sync fetches genai-prices data: an http(s) URL or a file path. Default: genai-prices'
-    public data (https://raw.githubusercontent.com/pydantic/genai-prices/refs/heads/main/prices/new_data/v2/data.json)."""
-    price_sync_interval_s: float = Field(default=86_400.0, ge=0)
-    """Seconds between price syncs inside serve; 0 turns the daily sync off. Default: 86400 (daily)."""
-    price_sync_first_delay_s: float = Field(default=60.0, ge=0)
-    """Seconds after serve starts before the first price sync. Default: 60."""
-    price_sync_timeout_s: float = Field(default=30.0, gt=0)
-    """HTTP timeout of one price-data fetch. Default: 30 s."""
-    price_reload_interval_s: float = Field(default=300.0, gt=0)
-    """Seconds between checks for a price version another process activated (otel-margin prices sync, another
-    replica). Default: 300."""
-    azure_deployments: dict[str, str] = Field(default_factory=dict)
-    """Azure OpenAI deployment name → model, as JSON, e.g. {"prod-chat": "gpt-4o"}. Default: {}."""
-    alert_webhook_url: SecretStr | None = None
-    """Where budget alerts are POSTed: one JSON per threshold crossing and per resolution, retried until delivered.
-    Secret (chat webhooks carry a token in the URL). Default: none (alerts are recorded and queued)."""
-    budget_evaluate_interval_s: float = Field(default=60.0, gt=0)
-    """How often ``serve`` evaluates budgets (thresholds crossed or resolved). Default: 60 s."""
-    grafana_url: str | None = None
-    """Grafana's base URL, used to link dashboards (budget alert payloads). Default: none."""
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    """Log level. Default: INFO."""
-    log_format: Literal["json", "console"] = "json"
-    """``json`` (one object a line, for log pipelines) or ``console``. Default: json."""
 
-    @field_validator("database_url")
+class Settings(BaseSettings):
+    """The backend's configuration: each component's own config, filled from the environment through ``VARIABLES``.
+
+    ``Settings()`` reads the process environment, then ``.env``; keywords win over both and may be components
+    (``Settings(storage=StorageConfig(...))``) or the variables' lowercased names (``Settings(db_pool_max=4)``).
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="forbid", frozen=True)
+
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    """The database: where it is (or the embedded one), the pool, the read-only role."""
+    receivers: ReceiversConfig = Field(default_factory=ReceiversConfig)
+    """Where OTLP/gRPC and HTTP listen, and the ingest token."""
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    """Batching across requests and backpressure."""
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    """Where customer, feature and environment are found; strictness; token estimates."""
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+    """Price data, overrides, name mappings, price-context attributes, the daily sync."""
+    budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    """Budget evaluation and the alert webhook."""
+    revenue: RevenueConfig = Field(default_factory=RevenueConfig)
+    """Stripe and the reporting currency."""
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    """The model-swap cost simulator."""
+    logs: LogConfig = Field(default_factory=LogConfig)
+    """Log level and format."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**_nest(values))
+
     @classmethod
-    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.get_secret_value())
-        try:
-            parts.port  # noqa: B018 - parsing the port is the check
-        except ValueError:
-            raise ValueError("the port is not a number; expected postgresql://user:password@host:5432/dbname") from None
-        if parts.scheme not in ("postgresql", "postgres") or (not parts.netloc and not parts.query):
-            raise ValueError("not a PostgreSQL URL; expected postgresql://user:password@host:5432/dbname")
-        return value
-
-    @field_validator("customer_keys", "feature_keys", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        return tuple(k.strip() for k in value.split(",") if k.strip()) if isinstance(value, str) else value
-
-    @field_validator("alert_webhook_url")
-    @classmethod
-    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            check_http_url(value.get_secret_value())
-        return value
-
-    @field_validator("grafana_url")
-    @classmethod
-    def _grafana_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_http_url(value)
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @cached_property
-    def embedded(self) -> bool:
-        """True when no database URL is configured and the embedded PostgreSQL serves."""
-        return self.database_url is None
-
-    def storage_config(self) -> StorageConfig:
-        """The store's config."""
-        return StorageConfig(
-            database_url=self.database_url,
-            data_dir=self.data_dir,
-            connect_timeout_s=self.db_connect_timeout_s,
-            pool_max=self.db_pool_max,
-            reader_role=self.reader_role,
-            reader_password=self.reader_password,
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keywords, then the process environment, then ``.env``: each read through ``VARIABLES``."""
+        assert isinstance(env_settings, EnvSettingsSource) and isinstance(dotenv_settings, EnvSettingsSource)
+        return (
+            init_settings,
+            _Variables(settings_cls, env_settings.env_vars),
+            _Variables(settings_cls, dotenv_settings.env_vars),
         )
 
-    def normalize_config(self) -> NormalizeConfig:
-        """The normalization stage's config."""
-        return NormalizeConfig(
-            customer_keys=self.customer_keys,
-            feature_keys=self.feature_keys,
-            strict_customer=self.strict_customer,
-            strict_token_counts=self.strict_token_counts,
-            token_estimate_factor=self.token_estimate_factor,
-        )
-
-    def pricing_config(self) -> PricingConfig:
-        """The pricing stage's config."""
-        return PricingConfig(
-            overrides_file=self.price_overrides_file,
-            quality_file=self.price_quality_file,
-            azure_deployments=self.azure_deployments,
-            sync_source=self.price_sync_source,
-            sync_interval_s=self.price_sync_interval_s,
-            sync_first_delay_s=self.price_sync_first_delay_s,
-            sync_timeout_s=self.price_sync_timeout_s,
-            reload_interval_s=self.price_reload_interval_s,
-        )
-
-    def budgets_config(self) -> BudgetsConfig:
-        """The budgets component's config (evaluation schedule and alert webhook)."""
-        webhook = None
-        if self.alert_webhook_url is not None:
-            webhook = WebhookConfig(url=self.alert_webhook_url.get_secret_value(), dashboard_url=self.grafana_url)
-        return BudgetsConfig(evaluate_interval_s=self.budget_evaluate_interval_s, webhook=webhook)
+    def value(self, var: Variable) -> object:
+        """The value ``var`` sets, e.g. ``settings.storage.pool_max`` for ``OTEL_MARGIN_DB_POOL_MAX``."""
+        node: object = self
+        for part in var.loc:
+            node = getattr(node, part)
+        return node
 
     def effective(self) -> dict[str, str]:
-        """Every setting with secrets masked, for ``doctor`` and the startup log."""
+        """Every variable and its value, secrets masked, in the example file's notation (``doctor``, startup log)."""
         out: dict[str, str] = {}
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if name == "database_url":
-                shown = "(embedded PostgreSQL)" if value is None else mask_url(value.get_secret_value())
+        for var in VARIABLES:
+            value = self.value(var)
+            if var.path == "storage.database_url":
+                shown = "(embedded PostgreSQL)" if value is None else mask_url(_secret(value))
             elif isinstance(value, SecretStr):
                 shown = "***"
             elif value is None:
@@ -211,5 +226,93 @@ class Settings(RevenueSettings):
                 shown = json.dumps(value)
             else:
                 shown = str(value)
-            out[ENV_PREFIX + name.upper()] = shown
+            out[var.name] = shown
         return out
+
+
+def variable_name(loc: tuple[str | int, ...]) -> str:
+    """The environment variable a validation error's location points at, for error messages.
+
+    Args:
+        loc: ``error["loc"]`` of a ``ValidationError`` raised by ``Settings()``, e.g. ``("storage", "pool_max")``.
+
+    Returns:
+        The variable (``OTEL_MARGIN_DB_POOL_MAX``), or the dotted location when no variable sets it.
+    """
+    parts = tuple(str(p) for p in loc)
+    for var in VARIABLES:
+        if parts[: len(var.loc)] == var.loc:
+            return var.name
+    flat = _BY_KEY.get(parts[0]) if parts else None
+    return flat.name if flat is not None else ".".join(parts)
+
+
+class _Variables(PydanticBaseSettingsSource):
+    """``VARIABLES`` found in one set of environment values (the process's or ``.env``'s), as component values."""
+
+    def __init__(self, settings_cls: type[BaseSettings], found: Mapping[str, str | None]) -> None:
+        super().__init__(settings_cls)
+        self._found = found  # names lowercased by pydantic-settings (matching is case-insensitive)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads by variable, not by field
+
+    def __call__(self) -> dict[str, Any]:
+        flat: dict[str, object] = {}
+        for var in VARIABLES:
+            for name in (var.name, *var.also):
+                raw = self._found.get(name.lower())
+                if raw is not None:
+                    flat[var.key] = raw
+                    break
+        return _nest(flat)
+
+
+def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Keywords and variables by flat key (``db_pool_max``) placed into their components; other keys as they are.
+
+    Text is decoded as the environment writes it: a list as ``a,b,c``, a mapping as JSON.
+    """
+    out: dict[str, Any] = {key: value for key, value in values.items() if key.lower() not in _BY_KEY}
+    for key, value in values.items():
+        var = _BY_KEY.get(key.lower())
+        if var is None:
+            continue
+        node = out
+        *parents, leaf = var.loc
+        for part in parents:
+            child = node.get(part)
+            if isinstance(child, BaseModel):  # a component given whole: keep its values, set this one
+                child = {name: getattr(child, name) for name in type(child).model_fields}
+            node[part] = child = dict(child) if isinstance(child, Mapping) else {}
+            node = child
+        node[leaf] = _decode(var, value) if isinstance(value, str) else value
+    return out
+
+
+def _decode(var: Variable, text: str) -> object:
+    kind = _KINDS[var.key]
+    if kind == "list":
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if kind == "json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text  # validation then says what was expected, naming the variable
+    return text
+
+
+def _secret(value: object) -> str:
+    assert isinstance(value, SecretStr)
+    return value.get_secret_value()
+
+
+def _kind(annotation: Any) -> Literal["list", "json", "text"]:
+    """How the environment writes a field of this type: ``a,b,c`` for a tuple, JSON for a dict, else as text."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+    origin = get_origin(annotation)
+    return "list" if origin is tuple else "json" if origin is dict else "text"
+
+
+_KINDS = {var.key: _kind(var.field.annotation) for var in VARIABLES}

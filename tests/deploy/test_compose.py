@@ -161,7 +161,7 @@ def backend_settings(environment: dict[str, str], monkeypatch: pytest.MonkeyPatc
             monkeypatch.delenv(key)
     for key, value in {**image_env(REPO / "Dockerfile"), **environment}.items():
         monkeypatch.setenv(key, value)
-    return Settings(_env_file=None)  # type: ignore[call-arg]
+    return Settings(_env_file=None)
 
 
 def test_the_backend_reaches_the_database_and_grafana_and_the_collector_share_its_secrets(
@@ -170,11 +170,12 @@ def test_the_backend_reaches_the_database_and_grafana_and_the_collector_share_it
     services = model["services"]
     backend_env = services["otel-margin"]["environment"]
     settings = backend_settings(backend_env, monkeypatch)
-    assert (settings.http_host, settings.grpc_host) == ("0.0.0.0", "0.0.0.0")
-    assert (settings.http_port, settings.grpc_port) == (4318, 4317)
-    assert settings.ingest_auth is True
-    assert settings.database_url is not None
-    url = urlsplit(settings.database_url.get_secret_value())
+    receivers, storage = settings.receivers, settings.storage
+    assert (receivers.http_host, receivers.grpc_host) == ("0.0.0.0", "0.0.0.0")
+    assert (receivers.http_port, receivers.grpc_port) == (4318, 4317)
+    assert receivers.ingest_auth is True
+    assert storage.database_url is not None
+    url = urlsplit(storage.database_url.get_secret_value())
     db_env = services["timescaledb"]["environment"]
     assert (url.hostname, url.port) == ("timescaledb", 5432)
     assert (url.username, url.password, url.path) == (
@@ -182,13 +183,13 @@ def test_the_backend_reaches_the_database_and_grafana_and_the_collector_share_it
         db_env["POSTGRES_PASSWORD"],
         f"/{db_env['POSTGRES_DB']}",
     )
-    token = settings.ingest_token
+    token = receivers.ingest_token
     assert token is not None
     for name in ("otel-collector", "demo"):
         assert services[name]["environment"]["OTEL_MARGIN_INGEST_TOKEN"] == token.get_secret_value(), name
-    assert settings.reader_password is not None
+    assert storage.reader_password is not None
     grafana_env = services["grafana"]["environment"]
-    assert grafana_env["OTEL_MARGIN_READER_PASSWORD"] == settings.reader_password.get_secret_value()
+    assert grafana_env["OTEL_MARGIN_READER_PASSWORD"] == storage.reader_password.get_secret_value()
 
 
 def test_secrets_and_contact_points_come_from_the_environment(tmp_path: Path) -> None:

@@ -84,9 +84,9 @@ def test_the_container_binds_every_interface_and_runs_serve(monkeypatch: pytest.
         monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert (settings.http_host, settings.grpc_host) == ("0.0.0.0", "0.0.0.0")
-    assert only("EXPOSE").args.split() == [str(settings.grpc_port), str(settings.http_port)]
+    receivers = Settings(_env_file=None).receivers
+    assert (receivers.http_host, receivers.grpc_host) == ("0.0.0.0", "0.0.0.0")
+    assert only("EXPOSE").args.split() == [str(receivers.grpc_port), str(receivers.http_port)]
     assert only("ENTRYPOINT").exec_form() == ["otel-margin"]
     assert "otel-margin" in SERVER["scripts"]
     assert only("CMD").exec_form() == ["serve"]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from otel_margin_backend.settings import Settings
+from otel_margin_backend.storage.config import StorageConfig
 
 REPO = Path(__file__).resolve().parents[2]
 PROVISIONING = REPO / "dashboards" / "provisioning"
@@ -86,7 +86,7 @@ def test_the_datasource_is_otel_margins_database_read_through_the_read_only_role
     assert source["uid"] == "otel-margin"
     assert source["type"] in POSTGRES_TYPES
     assert source["access"] == "proxy"
-    assert source["user"] == Settings.model_fields["reader_role"].default
+    assert source["user"] == StorageConfig.model_fields["reader_role"].default
     assert source["secureJsonData"] == {"password": "${OTEL_MARGIN_READER_PASSWORD}"}
     assert "password" not in source and "password" not in source["jsonData"], "passwords go in secureJsonData"
     json_data = source["jsonData"]

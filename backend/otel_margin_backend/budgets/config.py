@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 DASHBOARD_UID = "otel-margin-budgets"
 """The Grafana dashboard that shows budgets; named in every webhook payload."""
@@ -37,8 +37,9 @@ class WebhookConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    url: str
-    """The endpoint that receives one JSON POST per crossing and per resolution. Required."""
+    url: SecretStr | None = None
+    """The endpoint that receives one JSON POST per crossing and per resolution; secret, since chat webhooks carry
+    a token in the URL. Default: none (alerts are recorded and queued, delivered once a URL is set)."""
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     """How long one POST may take before it counts as failed. Default: 10 s."""
     retry_initial_s: float = Field(default=5.0, gt=0)
@@ -52,7 +53,14 @@ class WebhookConfig(BaseModel):
     """Grafana's base URL, e.g. ``https://grafana.example.com``; payloads then link the budgets dashboard.
     Default: none (payloads name the dashboard uid only)."""
 
-    @field_validator("url", "dashboard_url")
+    @field_validator("url")
+    @classmethod
+    def _http_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_http_url(value.get_secret_value())
+        return value
+
+    @field_validator("dashboard_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         return None if value is None else check_http_url(value)
@@ -65,5 +73,6 @@ class BudgetsConfig(BaseModel):
 
     evaluate_interval_s: float = Field(default=60.0, gt=0)
     """How often every budget is evaluated (thresholds crossed or resolved). Default: 60 s."""
-    webhook: WebhookConfig | None = None
-    """Where alerts are posted. Default: none (alerts are recorded and queued, delivered once a URL is set)."""
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    """Where and how alerts are posted. Default: ``WebhookConfig()``, which has no URL (alerts are recorded and
+    queued, delivered once a URL is set)."""

@@ -66,14 +66,17 @@ async def run_evaluations(
     Args:
         pool: The service's open connection pool.
         interval_s: Seconds between evaluations.
-        webhook: Where to post crossings and resolutions. Default: none (they stay queued in the outbox).
+        webhook: Where to post crossings and resolutions. Default: none, or one without a URL (they stay queued in
+            the outbox).
     """
     from otel_margin_backend.budgets.webhook import run_deliveries, target
 
+    if webhook is not None and webhook.url is None:
+        webhook = None
     wake = asyncio.Event()
     log.info(
         "budget evaluation started",
-        extra={"interval_s": interval_s, "webhook": target(webhook.url) if webhook else None},
+        extra={"interval_s": interval_s, "webhook": target(webhook.url) if webhook and webhook.url else None},
     )
     try:
         async with asyncio.TaskGroup() as tasks:

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
 
 from otel_margin_backend import __version__
 from otel_margin_backend.budgets.config import DASHBOARD_UID, WebhookConfig
@@ -69,9 +70,9 @@ class DeliveryRun:
     """Seconds until the next pending notification is due; None when none is pending."""
 
 
-def target(url: str) -> str:
+def target(url: str | SecretStr) -> str:
     """``scheme://host[:port]`` of a webhook URL, for logs (its path and query may hold a secret)."""
-    parts = urlsplit(url)
+    parts = urlsplit(url.get_secret_value() if isinstance(url, SecretStr) else url)
     return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
 
 
@@ -127,7 +128,15 @@ class WebhookSender:
     """POSTs notifications to one endpoint; use as an async context manager (it owns an HTTP client)."""
 
     def __init__(self, config: WebhookConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """Open the HTTP client.
+
+        Raises:
+            ValueError: the config has no URL (set ``OTEL_MARGIN_ALERT_WEBHOOK_URL``).
+        """
+        if config.url is None:
+            raise ValueError("the alert webhook has no URL; set OTEL_MARGIN_ALERT_WEBHOOK_URL")
         self.config = config
+        self.url = config.url.get_secret_value()
         self._client = httpx.AsyncClient(
             timeout=config.timeout_s,
             follow_redirects=False,
@@ -162,7 +171,7 @@ class WebhookSender:
             "idempotency-key": f"otel-margin-budget-notification-{notification_id}",
         }
         try:
-            response = await self._client.post(self.config.url, content=body, headers=headers)
+            response = await self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return SendResult(Outcome.RETRY, f"{type(exc).__name__}: {exc}".rstrip(": "))
         status = response.status_code
@@ -257,7 +266,7 @@ async def _deliver_next(pool: AsyncConnectionPool[AsyncConn], sender: WebhookSen
             )
             log.error(
                 "the alert webhook refused a notification; it will not be retried",
-                extra={"notification_id": notification_id, "webhook": target(sender.config.url),
+                extra={"notification_id": notification_id, "webhook": target(sender.url),
                        "error": result.error},
             )  # fmt: skip
             return Outcome.REJECTED, None
@@ -270,7 +279,7 @@ async def _deliver_next(pool: AsyncConnectionPool[AsyncConn], sender: WebhookSen
         log.warning(
             "alert webhook delivery failed; will retry",
             extra={"notification_id": notification_id, "attempt": attempts, "retry_in_s": delay_s,
-                   "webhook": target(sender.config.url), "error": result.error},
+                   "webhook": target(sender.url), "error": result.error},
         )  # fmt: skip
         return Outcome.RETRY, delay_s
 

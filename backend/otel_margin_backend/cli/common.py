@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from otel_margin_backend import logs
 from otel_margin_backend.pipeline.errors import OtelMarginError
-from otel_margin_backend.settings import ENV_PREFIX, Settings
+from otel_margin_backend.settings import ENV_PREFIX, Settings, variable_name
 from otel_margin_backend.storage.database import AsyncConn, Store, connect_async
 from otel_margin_backend.storage.errors import translate
 
@@ -77,11 +77,11 @@ def load_settings(*, quiet: bool = False) -> Settings:
         settings = Settings()
     except ValidationError as exc:
         for problem in exc.errors():
-            name = ENV_PREFIX + "_".join(str(p) for p in problem["loc"]).upper()
+            name = variable_name(problem["loc"])
             err.print(f"[bold red]error:[/] {name}: {escape(problem['msg'])}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    level = "WARNING" if quiet and ENV_PREFIX + "LOG_LEVEL" not in os.environ else settings.log_level
-    logs.configure(level, settings.log_format)
+    level = "WARNING" if quiet and ENV_PREFIX + "LOG_LEVEL" not in os.environ else settings.logs.level
+    logs.configure(level, settings.logs.format)
     return settings
 
 
@@ -96,7 +96,7 @@ def session(settings: Settings | None = None) -> Iterator[Store]:
         The open store; leaving stops an embedded server this process started.
     """
     settings = settings or load_settings()
-    with user_errors(), Store(settings.storage_config()) as store:
+    with user_errors(), Store(settings.storage) as store:
         try:
             yield store
         except psycopg.Error as exc:

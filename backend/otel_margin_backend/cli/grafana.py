@@ -64,17 +64,18 @@ def datasource_settings(
     Raises:
         GrafanaError: the host, database name or password is known from neither.
     """
-    url = urlsplit(settings.database_url.get_secret_value()) if settings.database_url else None
+    database_url = settings.storage.database_url
+    url = urlsplit(database_url.get_secret_value()) if database_url else None
     host = host or (url.hostname if url else None)
     name = name or (unquote(url.path.lstrip("/")) if url and url.path.strip("/") else None)
     if not host or not name:
         raise GrafanaError("the datasource needs the database's host and name: set OTEL_MARGIN_DATABASE_URL or give "
                            "--db-host and --db-name (as Grafana reaches the database)")  # fmt: skip
-    if password is None and settings.reader_password is not None:
-        password = settings.reader_password.get_secret_value()
+    if password is None and settings.storage.reader_password is not None:
+        password = settings.storage.reader_password.get_secret_value()
     if not password:
         raise GrafanaError(
-            f"the read-only role {user or settings.reader_role} has no password, so Grafana could not log in: "
+            f"the read-only role {user or settings.storage.reader_role} has no password, so Grafana could not log in: "
             "set OTEL_MARGIN_READER_PASSWORD (as for `otel-margin serve`) or give --db-password"
         )
     url_sslmode = parse_qs(url.query).get("sslmode", [None])[0] if url else None
@@ -82,7 +83,7 @@ def datasource_settings(
         host=host,
         port=port or (url.port if url and url.port else 5432),
         database=name,
-        user=user or settings.reader_role,
+        user=user or settings.storage.reader_role,
         password=password,
         sslmode=sslmode or url_sslmode or "require",
         timescaledb=timescaledb,

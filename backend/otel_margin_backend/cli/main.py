@@ -55,7 +55,7 @@ def migrate() -> None:
     from otel_margin_backend.storage.database import Store
 
     settings = load_settings()
-    with user_errors(), Store(settings.storage_config()) as store:
+    with user_errors(), Store(settings.storage) as store:
         applied = prepare(store, settings)
         target = store.target
     table = Table("version", "migration", "applied at", "this run", title=f"Migrations on {target}")
@@ -88,7 +88,7 @@ def doctor() -> None:
     settings = load_settings()
     checks = Table("check", "result", title="otel-margin doctor", show_lines=False)
     ok = True
-    with user_errors(), Store(settings.storage_config()) as store:
+    with user_errors(), Store(settings.storage) as store:
         checks.add_row("database", store.target)
         try:
             with store.connection() as conn:
@@ -141,7 +141,7 @@ def retention(
     cutoff = datetime.now(UTC) - age
     with (
         user_errors(),
-        Store(settings.storage_config()) as store,
+        Store(settings.storage) as store,
         store.connection() as conn,
         Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as progress,
     ):
@@ -176,7 +176,7 @@ def pnl(
     settings = load_settings()
     with user_errors():
         span = pnl_read.period(month=month, start=start, end=end)
-        with Store(settings.storage_config()) as store, store.connection() as conn:
+        with Store(settings.storage) as store, store.connection() as conn:
             rows = pnl_read.read_pnl(conn, span, by)
             total = pnl_read.read_pnl(conn, span, "organization")
             quality = pnl_read.read_quality(conn, span)
@@ -217,7 +217,7 @@ def demo(
 
     settings = load_settings(quiet=True)
     with user_errors():
-        check_installed(embedded_database=settings.embedded)  # before the demo's (heavy) imports
+        check_installed(embedded_database=settings.storage.embedded)  # before the demo's (heavy) imports
     from otel_margin_backend.demo.run import DemoOptions, run_demo
 
     options = DemoOptions(days=days, backend_url=backend_url, otlp_endpoint=otlp_endpoint, serve=serve)

@@ -80,9 +80,9 @@ def sync(
     from otel_margin_backend.storage.database import Store
 
     settings = load_settings()
-    config = settings.pricing_config()
+    config = settings.pricing
     where = source or config.sync_source
-    with user_errors(), Store(settings.storage_config()) as db, db.connection() as conn:
+    with user_errors(), Store(settings.storage) as db, db.connection() as conn:
         quality = QualityTable.load(config.quality_file)
         base = store.book_in_force(conn, config)
         result = sync_prices(conn, where, base=base, quality=quality, trigger="cli", timeout_s=config.sync_timeout_s)
@@ -112,8 +112,8 @@ def show(
 
     settings = load_settings()
     with user_errors():
-        with Store(settings.storage_config()) as db, db.connection() as conn:
-            book = store.book_in_force(conn, settings.pricing_config())
+        with Store(settings.storage) as db, db.connection() as conn:
+            book = store.book_in_force(conn, settings.pricing)
         resolution = book.resolve(provider, model)
         if not resolution.resolved:
             named = f" (provider {provider!r})" if provider else ""
@@ -155,8 +155,8 @@ def list_prices(
 
     settings = load_settings()
     with user_errors():
-        with Store(settings.storage_config()) as db, db.connection() as conn:
-            book = store.book_in_force(conn, settings.pricing_config())
+        with Store(settings.storage) as db, db.connection() as conn:
+            book = store.book_in_force(conn, settings.pricing)
         ranges = book_ranges(book)
         wanted = provider_lookup_key(provider) if provider else None
         if wanted is not None and all(r.provider != wanted for r in ranges):
@@ -197,9 +197,9 @@ def reprice(
     with user_errors():
         first, after_last = _range(_day(start, "--from"), _day(end, "--to"))
         label = f"{first:%Y-%m-%d} to {after_last - timedelta(days=1):%Y-%m-%d}"
-        with Store(settings.storage_config()) as db:
+        with Store(settings.storage) as db:
             with db.connection() as conn:
-                book = store.book_in_force(conn, settings.pricing_config())
+                book = store.book_in_force(conn, settings.pricing)
             with db.connection(autocommit=False) as conn:
                 repricer = Repricer(conn, book, first, after_last, dry_run=dry_run)
                 total = repricer.count()
@@ -267,7 +267,7 @@ def reconcile(
         last = _day(end, "--to") if end else today
         first = _day(start, "--from") if start else last - timedelta(days=RECONCILE_DAYS - 1)
         lo, hi = _range(first, last)
-        with Store(settings.storage_config()) as db, db.connection() as conn:
+        with Store(settings.storage) as db, db.connection() as conn:
             gaps = read_gaps(conn, lo, hi, limit=limit)
     label = f"{first} to {last} (UTC)"
     if not gaps:

@@ -47,7 +47,7 @@ def _session() -> Iterator[tuple[Settings, RevenueConfig, str]]:
     """Settings, revenue config and database URL, with otel-margin errors as one red line."""
     settings = load_settings()
     with session(settings) as store:
-        yield settings, settings.revenue_config(), store.url
+        yield settings, settings.revenue, store.url
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -102,7 +102,7 @@ def map_customer(
             return previous, await ledger.customer_revenue(stripe_customer)
 
     with _session() as (settings, _config, url):
-        previous, revenue = _run(run(url, settings.db_connect_timeout_s))
+        previous, revenue = _run(run(url, settings.storage.connect_timeout_s))
     was = f" (was {escape(previous)})" if previous and previous != customer_id else ""
     console.print(f"Mapped {stripe_customer} to {escape(customer_id)}{was}.", highlight=False)
     if revenue:
@@ -124,7 +124,7 @@ def unmapped() -> None:
             return list(await Ledger(conn).unmapped())
 
     with _session() as (settings, config, url):
-        rows = _run(run(url, settings.db_connect_timeout_s))
+        rows = _run(run(url, settings.storage.connect_timeout_s))
     if not rows:
         console.print("All booked Stripe revenue belongs to an otel-margin customer.", highlight=False)
         return
@@ -189,7 +189,7 @@ def backfill(
             def advance(stage: Stage, seen: int) -> None:
                 bar.update(tasks[stage], description=f"{stage}: {seen}", completed=seen)
 
-            report: BackfillReport = _run(run(url, settings.db_connect_timeout_s, config, advance))
+            report: BackfillReport = _run(run(url, settings.storage.connect_timeout_s, config, advance))
     _print_backfill(report, first_day)
 
 
@@ -229,7 +229,7 @@ def import_revenue(
             raise typer.Exit(1)
 
         async def run(advance: Callable[[int], None]) -> int:
-            async with open_connection(url, timeout_s=settings.db_connect_timeout_s) as conn:
+            async with open_connection(url, timeout_s=settings.storage.connect_timeout_s) as conn:
                 return await manual.store(Ledger(conn), bookings, on_progress=advance)
 
         with _progress() as bar:
@@ -261,7 +261,7 @@ def import_rates(
             raise typer.Exit(1)
 
         async def run(advance: Callable[[int], None]) -> str:
-            async with open_connection(url, timeout_s=settings.db_connect_timeout_s) as conn:
+            async with open_connection(url, timeout_s=settings.storage.connect_timeout_s) as conn:
                 return await fx.store_rates(Ledger(conn), reporting, rates, on_progress=advance)
 
         with _progress() as bar:

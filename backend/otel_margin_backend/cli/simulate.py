@@ -37,7 +37,6 @@ def simulate(
     """Re-price each feature's recent calls on candidate models at current prices; rank by quality per dollar."""
     from otel_margin_backend.modelinfo.quality import QualityTable
     from otel_margin_backend.pricedata.store import book_in_force
-    from otel_margin_backend.simulator.config import SimulatorConfig
     from otel_margin_backend.simulator.params import build_request
     from otel_margin_backend.simulator.render import table, to_csv, to_json
     from otel_margin_backend.simulator.simulator import Simulator
@@ -48,10 +47,10 @@ def simulate(
     settings = load_settings()
     with user_errors():
         request = build_request(feature=feature, customer=customer, candidates=candidates, start=start, end=end)
-        pricing = settings.pricing_config()
+        pricing = settings.pricing
         quality = QualityTable.load(quality_file or pricing.quality_file)
-        with Store(settings.storage_config()) as store, store.connection() as conn:
-            simulator = Simulator(SimulatorConfig(), book_in_force(conn, pricing), quality)
+        with Store(settings.storage) as store, store.connection() as conn:
+            simulator = Simulator(settings.simulator, book_in_force(conn, pricing), quality)
             simulation = simulator.simulate(conn, request)
     if fmt == "json":
         typer.echo(json.dumps(to_json(simulation), indent=2))

@@ -75,9 +75,12 @@ def replay(path: Path, settings: Settings) -> list[ReplayRow]:
     """Send the samples through a throwaway backend; return each event's two costs."""
     samples = read_samples(path)
     with tempfile.TemporaryDirectory(prefix="otel-margin-replay-") as scratch:
-        local = settings.model_copy(update={"database_url": None, "data_dir": Path(scratch), "http_port": 0,
-                                            "grpc_port": 0, "ingest_token": None, "ingest_auth": True})  # fmt: skip
-        with Store(local.storage_config()) as store:
+        storage = settings.storage.model_copy(update={"database_url": None, "data_dir": Path(scratch)})
+        receivers = settings.receivers.model_copy(
+            update={"http_port": 0, "grpc_port": 0, "ingest_token": None, "ingest_auth": True}
+        )
+        local = settings.model_copy(update={"storage": storage, "receivers": receivers})
+        with Store(local.storage) as store:
             prepare(store, local)
             backend = BackgroundBackend(local, store.url).start()
             try:
@@ -94,7 +97,7 @@ def replay(path: Path, settings: Settings) -> list[ReplayRow]:
                     "SELECT request_id, provider, model, time, input_tokens, cache_read_tokens, cache_write_tokens,"
                     " output_tokens, reasoning_tokens, status, cost_total FROM usage_events ORDER BY time, request_id"
                 ).fetchall()
-    book = build_book(settings.pricing_config())
+    book = build_book(settings.pricing)
     starts = tier_starts(book)
     out = []
     for request_id, provider, model, at, inp, cache_read, cache_write, output, reasoning, status, cost in rows:

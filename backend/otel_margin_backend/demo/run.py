@@ -50,8 +50,8 @@ def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None:
-    check_installed(embedded_database=settings.embedded)
-    with Store(settings.storage_config()) as store:
+    check_installed(embedded_database=settings.storage.embedded)
+    with Store(settings.storage) as store:
         prepare(store, settings)
         local = options.backend_url is None
         backend = BackgroundBackend(settings, store.url).start() if local else None
@@ -66,7 +66,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
             _apply_budgets(api, token, end)
             from otel_margin_backend.demo.report import print_report
 
-            print_report(store, settings.pricing_config(), start, end, console)
+            print_report(store, settings.pricing, start, end, console)
             if backend is not None and options.serve:
                 _serve_until_interrupted(backend, settings, console)
         finally:
@@ -75,7 +75,8 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
 
 
 def _configured_token(settings: Settings) -> str | None:
-    return settings.ingest_token.get_secret_value() if settings.ingest_token else None
+    token = settings.receivers.ingest_token
+    return token.get_secret_value() if token else None
 
 
 def _send_traffic(endpoint: str, token: str | None, start: datetime, end: datetime, console: Console) -> None:
@@ -148,10 +149,13 @@ def _apply_budgets(api: str, token: str | None, now: datetime) -> None:
 
 def _serve_until_interrupted(backend: BackgroundBackend, settings: Settings, console: Console) -> None:
     running = backend.running
-    token_hint = "OTEL_MARGIN_INGEST_TOKEN" if settings.ingest_token else f"{settings.data_dir / 'ingest-token'}"
+    receivers = settings.receivers
+    token_hint = (
+        "OTEL_MARGIN_INGEST_TOKEN" if receivers.ingest_token else f"{settings.storage.data_dir / 'ingest-token'}"
+    )
     console.print(
-        f"\nThe backend keeps serving: OTLP/HTTP and REST on http://{settings.http_host}:{running.http_port}, "
-        f"OTLP/gRPC on {settings.grpc_host}:{running.grpc_port} (ingest token: {token_hint}).\n"
+        f"\nThe backend keeps serving: OTLP/HTTP and REST on http://{receivers.http_host}:{running.http_port}, "
+        f"OTLP/gRPC on {receivers.grpc_host}:{running.grpc_port} (ingest token: {token_hint}).\n"
         "Try: otel-margin pnl --by feature   ·   curl localhost:4318/readyz   ·   Ctrl-C stops it."
     )
     stop = threading.Event()

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from otel_margin_backend.ingest.config import IngestConfig
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.pipeline.events import UsageEvent
 from otel_margin_backend.storage.writer import WriteResult
@@ -36,19 +37,19 @@ class _Pending:
 class Batcher:
     """Collects events from concurrent requests into batches written by ``write``."""
 
-    def __init__(
-        self,
-        write: WriteFn,
-        *,
-        max_events: int = 5_000,
-        max_wait_s: float = 0.2,
-        max_pending_events: int = 200_000,
-        writers: int = 2,
-    ) -> None:
+    def __init__(self, write: WriteFn, config: IngestConfig | None = None, *, writers: int = 2) -> None:
+        """Prepare the batcher; ``start`` starts its writer tasks.
+
+        Args:
+            write: Makes one batch durable.
+            config: Batch size, wait and backpressure; default ``IngestConfig()``.
+            writers: Concurrent writer tasks.
+        """
+        config = config if config is not None else IngestConfig()
         self._write = write
-        self.max_events = max_events
-        self.max_wait_s = max_wait_s
-        self.max_pending_events = max_pending_events
+        self.max_events = config.batch_max_events
+        self.max_wait_s = config.batch_max_wait_ms / 1000
+        self.max_pending_events = config.max_pending_events
         self._writers = writers
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._pending_events = 0

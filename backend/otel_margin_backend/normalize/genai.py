@@ -7,7 +7,7 @@ second pass that only spans without token counts pay for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -46,24 +46,26 @@ from otel_margin_backend.normalize.provider import normalize_provider
 from otel_margin_backend.normalize.result import SpanRejected
 from otel_margin_backend.normalize.tokens import TokenCounts, resolve_tokens
 from otel_margin_backend.normalize.types import Attributes, AttrValue
-from otel_margin_backend.pipeline.events import UNATTRIBUTED, UsageEvent, UsageStatus, span_event_id
+from otel_margin_backend.pipeline.events import (
+    DEFAULT_CONTEXT_ATTRIBUTES,
+    UNATTRIBUTED,
+    UsageEvent,
+    UsageStatus,
+    context_attribute_names,
+    span_event_id,
+)
 
-__all__ = ["ESTIMATOR_ATTRIBUTE", "PRICING_KEYS", "ResourceInfo", "Skipped", "SpanNormalizer"]
+__all__ = ["ESTIMATOR_ATTRIBUTE", "PRICING_KEYS", "SERVER_ADDRESS_KEY", "ResourceInfo", "Skipped", "SpanNormalizer"]
 
 ESTIMATOR_ATTRIBUTE = "otel_margin.token_estimator"
 """Event attribute naming the tokenizer behind an estimate (``o200k_base`` or ``chars/4``)."""
 INVALID_COST_ATTRIBUTE = "otel_margin.invalid_reported_cost"
 """Event attribute naming a cost attribute that was present but not a finite, non-negative number."""
-PRICING_KEYS = (
-    "server.address",
-    "openai.request.service_tier",
-    "openai.response.service_tier",
-    "gen_ai.openai.request.service_tier",
-    "gen_ai.openai.response.service_tier",
-    "otel_margin.processing",
-)
-"""Span attributes the price book reads (API host, service tier, batch), copied into ``UsageEvent.attributes``
-when present. They never make a span GenAI on their own."""
+SERVER_ADDRESS_KEY = "server.address"
+PRICING_KEYS = (SERVER_ADDRESS_KEY, *context_attribute_names(DEFAULT_CONTEXT_ATTRIBUTES))
+"""Span attributes the default price book reads (API host, then the price-context attributes: service tier,
+batch), copied into ``UsageEvent.attributes`` when present. They never make a span GenAI on their own. A
+configured ``context_attributes`` replaces all but the API host (``SpanNormalizer``)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO_TRACE_ID = bytes(16)
@@ -138,17 +140,27 @@ def _cost(value: AttrValue) -> Decimal | None:
 class SpanNormalizer:
     """Turns single spans into usage events under one configuration. Stateless after construction: thread-safe."""
 
-    def __init__(self, config: NormalizeConfig, token_counter: TokenCounter | None = None) -> None:
+    def __init__(
+        self,
+        config: NormalizeConfig,
+        token_counter: TokenCounter | None = None,
+        context_attributes: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         """Compile the configuration into lookup tables.
 
         Args:
             config: Stage configuration.
             token_counter: Tokenizer for estimates; default ``default_token_counter()``, resolved on first use.
+            context_attributes: The price book's price-context key → span attributes (``PricingConfig``), whose
+                attributes are copied onto events with ``server.address``. Default: ``DEFAULT_CONTEXT_ATTRIBUTES``.
         """
         self._config = config
         self._token_counter = token_counter
+        attributes = DEFAULT_CONTEXT_ATTRIBUTES if context_attributes is None else context_attributes
+        names = context_attribute_names(attributes)
+        self._pricing_keys = (SERVER_ADDRESS_KEY, *(name for name in names if name != SERVER_ADDRESS_KEY))
         wanted = dict.fromkeys(
-            (*config.customer_keys, *config.feature_keys, *config.environment_keys, *PRICING_KEYS), False
+            (*config.customer_keys, *config.feature_keys, *config.environment_keys, *self._pricing_keys), False
         )
         wanted[SDK_NAME_KEY] = False
         wanted.update(dict.fromkeys(GENAI_KEYS, True))
@@ -266,7 +278,7 @@ class SpanNormalizer:
                 reported_source = key
                 break
             extra.setdefault(INVALID_COST_ATTRIBUTE, key)
-        for key in PRICING_KEYS:
+        for key in self._pricing_keys:
             value = attrs.get(key)
             if value is not None:
                 text = _text(value)

@@ -6,7 +6,7 @@ harmless downstream. A bad span is rejected alone and counted with its reason; t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
@@ -28,16 +28,25 @@ _PARENT_IS_REMOTE = 0x300
 class Normalizer:
     """Normalizes OTLP trace requests under one configuration. Thread-safe; build one and reuse it."""
 
-    def __init__(self, config: NormalizeConfig | None = None, *, token_counter: TokenCounter | None = None) -> None:
+    def __init__(
+        self,
+        config: NormalizeConfig | None = None,
+        *,
+        token_counter: TokenCounter | None = None,
+        context_attributes: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         """Prepare the stage.
 
         Args:
             config: Stage configuration; default ``NormalizeConfig()``.
             token_counter: Tokenizer for estimates; default tiktoken ``o200k_base`` if available offline, else
                 four characters per token (see ``estimate.py``).
+            context_attributes: The price book's price-context key → span attributes (``PricingConfig``); their
+                attributes, and ``server.address``, are copied onto events for the price book. Default:
+                ``DEFAULT_CONTEXT_ATTRIBUTES``.
         """
         self.config = config if config is not None else NormalizeConfig()
-        self._spans = SpanNormalizer(self.config, token_counter)
+        self._spans = SpanNormalizer(self.config, token_counter, context_attributes)
 
     def normalize(self, data: ExportTraceServiceRequest | Sequence[ResourceSpans]) -> NormalizeResult:
         """Turn every model-call span of a request into a usage event.

@@ -8,7 +8,7 @@ Token semantics follow OpenTelemetry's GenAI conventions, so nothing is counted 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -40,6 +40,20 @@ The response's service tier (what was billed) beats the request's (what was aske
 ``auto`` is ignored. ``processing: batch`` has no OTel attribute; apps or the REST API set
 ``otel_margin.processing=batch`` on calls made through a batch API.
 """
+
+
+def context_attribute_names(context_attributes: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """Every span attribute a price-context mapping reads, in order, each once.
+
+    Normalization copies these onto the event, the price book reads them, the writer stores them.
+
+    Args:
+        context_attributes: Price-context key → span attributes carrying it (as ``DEFAULT_CONTEXT_ATTRIBUTES``).
+
+    Returns:
+        The attribute names.
+    """
+    return tuple(dict.fromkeys(name for names in context_attributes.values() for name in names))
 
 
 class UsageStatus(StrEnum):

@@ -1,7 +1,10 @@
 """Configuration of the pricing stage: where the data and the user's files are, name mappings, and the sync.
 
 Defaults live here and only here. ``create()`` in ``__init__.py`` turns a config into a pricer;
-``PriceSyncJob`` (``scheduler.py``) reads the ``sync_*`` keys.
+``PriceSyncJob`` (``pricedata/sync_job.py``) reads the ``sync_*`` keys. They stay here rather than in a
+pricedata config because the job is the pricer's own upkeep: it needs ``data_file`` (which pins the data and
+turns the sync off), ``quality_file`` and the rest of this config to rebuild the book it swaps in, and users
+find every price key in one table (``README.md``).
 """
 
 from __future__ import annotations
@@ -9,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from genai_prices.update_prices import DEFAULT_UPDATE_URL
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES
+from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES, context_attribute_names
 from otel_margin_backend.pricing.resolve import DEFAULT_CACHE_SIZE
 
 DEFAULT_SYNC_SOURCE = DEFAULT_UPDATE_URL
@@ -37,8 +40,9 @@ class PricingConfig(BaseModel):
     context_attributes: dict[str, tuple[str, ...]] = Field(
         default_factory=lambda: {k: tuple(v) for k, v in DEFAULT_CONTEXT_ATTRIBUTES.items()}
     )
-    """genai-prices price-context key → span attributes carrying it, first present wins. Default:
-    ``service_tier`` from ``openai.response.service_tier`` then ``openai.request.service_tier`` (and
+    """genai-prices price-context key → span attributes carrying it, first present wins; the whole mapping is
+    replaced, not merged. Normalization copies these attributes onto events and the writer stores them on the row.
+    Default: ``service_tier`` from ``openai.response.service_tier`` then ``openai.request.service_tier`` (and
     their ``gen_ai.openai.*`` forms); ``processing`` from ``otel_margin.processing``."""
     cache_size: int = Field(default=DEFAULT_CACHE_SIZE, ge=16)
     """Most distinct (provider, model) names whose resolution is remembered. Default: 10000."""
@@ -54,3 +58,21 @@ class PricingConfig(BaseModel):
     reload_interval_s: float = Field(default=300.0, gt=0)
     """Seconds between checks for a version another process activated (``otel-margin prices sync``, another
     replica), which ``serve`` then swaps in. Default: 300."""
+
+    @field_validator("context_attributes")
+    @classmethod
+    def _attribute_names(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for key, names in value.items():
+            if not key.strip():
+                raise ValueError("a price-context key is empty")
+            if not names:
+                raise ValueError(f"{key!r} names no span attribute; list at least one")
+            for name in names:
+                if not name or name != name.strip():
+                    raise ValueError(f"attribute name {name!r} of {key!r} is empty or has surrounding spaces")
+        return value
+
+    @property
+    def span_attributes(self) -> tuple[str, ...]:
+        """Every span attribute ``context_attributes`` reads, each once: what events carry and rows keep."""
+        return context_attribute_names(self.context_attributes)

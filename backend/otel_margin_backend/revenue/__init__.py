@@ -4,19 +4,19 @@ See ``README.md`` in this folder. The service mounts ``revenue.routes.routes(...
 ``revenue.stripe_api.create_api``); the commands are in ``cli/revenue.py``; ``prepare(conn, config)`` at
 startup makes the database's reporting currency the configured one.
 
-This module imports only the config, so ``settings.py`` can extend ``RevenueSettings`` without an import cycle.
+This module imports only the config, so ``settings.py`` can compose ``RevenueConfig`` without an import cycle.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from otel_margin_backend.revenue.config import RevenueConfig, RevenueSettings
+from otel_margin_backend.revenue.config import RevenueConfig
 
 if TYPE_CHECKING:
     from otel_margin_backend.storage.database import Conn
 
-__all__ = ["RevenueConfig", "RevenueSettings", "prepare"]
+__all__ = ["RevenueConfig", "prepare"]
 
 
 def prepare(conn: Conn, config: RevenueConfig) -> str:

@@ -1,23 +1,16 @@
 """Configuration of the revenue component: Stripe access, customer mapping and the reporting currency.
 
-Defaults live here and only here; ``README.md`` in this folder repeats them for users. ``RevenueConfig`` is what
-the component takes. ``RevenueSettings`` reads the same keys from the environment (``OTEL_MARGIN_*``, plus
-Stripe's own ``STRIPE_API_KEY`` / ``STRIPE_WEBHOOK_SECRET``) and is what the backend's ``Settings`` extends.
+Defaults live here and only here; ``README.md`` in this folder repeats them for users. ``Settings`` composes
+``RevenueConfig`` and reads its keys from the environment (``OTEL_MARGIN_STRIPE_API_KEY`` …, and Stripe's own
+``STRIPE_API_KEY`` / ``STRIPE_WEBHOOK_SECRET``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-DEFAULT_METADATA_KEY = "customer_id"
-DEFAULT_REPORTING_CURRENCY = "USD"
-DEFAULT_STRIPE_TIMEOUT_S = 10.0
-DEFAULT_STRIPE_RETRIES = 2
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -53,13 +46,13 @@ class RevenueConfig(BaseModel):
     stripe_api_base: str | None = None
     """Base URL of the Stripe API. Default: none (Stripe's own, https://api.stripe.com). Tests point it at a
     local server."""
-    stripe_customer_metadata_key: str = Field(default=DEFAULT_METADATA_KEY, min_length=1, max_length=40)
+    stripe_customer_metadata_key: str = Field(default="customer_id", min_length=1, max_length=40)
     """Stripe customer metadata key holding the otel-margin customer id. Default: ``customer_id``."""
-    stripe_timeout_s: float = Field(default=DEFAULT_STRIPE_TIMEOUT_S, gt=0, le=120)
+    stripe_timeout_s: float = Field(default=10.0, gt=0, le=120)
     """Timeout of one Stripe API request. Default: 10 s."""
-    stripe_max_network_retries: int = Field(default=DEFAULT_STRIPE_RETRIES, ge=0, le=10)
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
     """Retries of a failed Stripe API request (the stripe library's backoff). Default: 2."""
-    reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+    reporting_currency: str = "USD"
     """ISO 4217 code revenue is converted to with the FX table. Default: USD."""
 
     @field_validator("reporting_currency")
@@ -71,69 +64,3 @@ class RevenueConfig(BaseModel):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return _base_url(value)
-
-
-@runtime_checkable
-class HasRevenueConfig(Protocol):
-    """Settings that can build the revenue config (the backend's ``Settings`` once it extends ``RevenueSettings``)."""
-
-    def revenue_config(self) -> RevenueConfig: ...
-
-
-class RevenueSettings(BaseSettings):
-    """The revenue keys as environment variables (``OTEL_MARGIN_`` prefix; Stripe's own names also work)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="OTEL_MARGIN_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-        validate_by_name=True,
-    )
-
-    stripe_webhook_secret: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OTEL_MARGIN_STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET")
-    )
-    """Stripe webhook signing secret (``whsec_...``); ``STRIPE_WEBHOOK_SECRET`` also works. Default: none (the
-    webhook answers 503 and books nothing)."""
-    stripe_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OTEL_MARGIN_STRIPE_API_KEY", "STRIPE_API_KEY")
-    )
-    """Stripe API key for customer lookups and backfill; ``STRIPE_API_KEY`` also works. Default: none."""
-    stripe_api_base: str | None = None
-    """Stripe API base URL. Default: none (https://api.stripe.com)."""
-    stripe_customer_metadata_key: str = Field(default=DEFAULT_METADATA_KEY, min_length=1, max_length=40)
-    """Stripe customer metadata key holding the otel-margin customer id. Default: customer_id."""
-    stripe_timeout_s: float = Field(default=DEFAULT_STRIPE_TIMEOUT_S, gt=0, le=120)
-    """Timeout of one Stripe API request. Default: 10 s."""
-    stripe_max_network_retries: int = Field(default=DEFAULT_STRIPE_RETRIES, ge=0, le=10)
-    """Retries of a failed Stripe API request. Default: 2."""
-    reporting_currency: str = DEFAULT_REPORTING_CURRENCY
-    """Currency revenue is converted to with the FX table (ISO 4217). Default: USD."""
-
-    @field_validator("reporting_currency")
-    @classmethod
-    def _iso_currency(cls, value: str) -> str:
-        return _currency(value)
-
-    @field_validator("stripe_api_base")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return _base_url(value)
-
-    def revenue_config(self) -> RevenueConfig:
-        """The revenue component's config.
-
-        Raises:
-            pydantic.ValidationError: a value breaks a rule (the error names the key).
-        """
-        return RevenueConfig(
-            stripe_webhook_secret=self.stripe_webhook_secret,
-            stripe_api_key=self.stripe_api_key,
-            stripe_api_base=self.stripe_api_base,
-            stripe_customer_metadata_key=self.stripe_customer_metadata_key,
-            stripe_timeout_s=self.stripe_timeout_s,
-            stripe_max_network_retries=self.stripe_max_network_retries,
-            reporting_currency=self.reporting_currency,
-        )

@@ -35,7 +35,6 @@ from otel_margin_backend.revenue.stripe_api import create_api as create_stripe_a
 from otel_margin_backend.service.app import create_app
 from otel_margin_backend.service.tokens import resolve_token
 from otel_margin_backend.settings import Settings
-from otel_margin_backend.simulator import SimulatorConfig
 from otel_margin_backend.simulator import create as create_simulator
 from otel_margin_backend.simulator import routes as simulator_routes
 from otel_margin_backend.simulator.job import Scheduler as SimulatorSchedule
@@ -56,7 +55,7 @@ def prepare(store: Store, settings: Settings) -> list[AppliedMigration]:
     password = config.reader_password.get_secret_value() if config.reader_password else None
     with store.connection() as conn:
         applied = migrate(conn, reader_role=config.reader_role, reader_password=password)
-        prepare_revenue(conn, settings.revenue_config())
+        prepare_revenue(conn, settings.revenue)
         info = server_info(conn)
     log.info(
         "database ready",
@@ -86,37 +85,35 @@ class Backend:
         self.pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
             database_url,
             min_size=1,
-            max_size=settings.db_pool_max,
+            max_size=settings.storage.pool_max,
             open=False,
             kwargs={"autocommit": True},
-            timeout=settings.db_connect_timeout_s,
+            timeout=settings.storage.connect_timeout_s,
             # A connection broken by a database restart is replaced instead of failing a batch.
             check=AsyncConnectionPool.check_connection,
         )
-        self.batcher = Batcher(
-            UsageWriter(self.pool).write,
-            max_events=settings.batch_max_events,
-            max_wait_s=settings.batch_max_wait_ms / 1000,
-            max_pending_events=settings.max_pending_events,
-        )
-        pricing = settings.pricing_config()
+        pricing = settings.pricing
+        # The price-context attributes pick a price: normalization copies them onto events, the writer keeps them.
+        writer = UsageWriter(self.pool, stored_attributes=frozenset(pricing.span_attributes))
+        self.batcher = Batcher(writer.write, settings.ingest)
         pricer = create_pricer(pricing)
-        self.pipeline = IngestPipeline(Normalizer(settings.normalize_config()), pricer, self.batcher)
+        normalizer = Normalizer(settings.normalize, context_attributes=pricing.context_attributes)
+        self.pipeline = IngestPipeline(normalizer, pricer, self.batcher)
         # The simulator prices with the same live book, so a synced price version applies to its next run.
         live = pricer if isinstance(pricer, CurrentPriceBook) else build_book(pricing)
         # Puts the stored price version in force at start, then syncs daily and swaps new versions in.
         self.price_sync = (
-            PriceSyncJob(pricer, database_url, pricing, connect_timeout_s=settings.db_connect_timeout_s)
+            PriceSyncJob(pricer, database_url, pricing, connect_timeout_s=settings.storage.connect_timeout_s)
             if isinstance(pricer, CurrentPriceBook)
             else None
         )
-        self.simulator = create_simulator(SimulatorConfig(), live, QualityTable.load(pricing.quality_file))
+        self.simulator = create_simulator(settings.simulator, live, QualityTable.load(pricing.quality_file))
         self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
         tokens = TokenCheck(resolve_token(settings))
-        revenue = settings.revenue_config()
+        revenue = settings.revenue
         self.stripe_api = create_stripe_api(revenue)  # None without an API key
         self.grpc, self.grpc_port = otlp_grpc.create_server(
-            self.pipeline, tokens, host=settings.grpc_host, port=settings.grpc_port
+            self.pipeline, tokens, host=settings.receivers.grpc_host, port=settings.receivers.grpc_port
         )
         app = create_app(
             self.pool,
@@ -131,7 +128,12 @@ class Backend:
         )
         self.http = _HttpServer(
             uvicorn.Config(
-                app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, lifespan="off"
+                app,
+                host=settings.receivers.http_host,
+                port=settings.receivers.http_port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
             )
         )
         self._http_task: asyncio.Task[None] | None = None
@@ -149,7 +151,7 @@ class Backend:
             await self.price_sync.start()  # the stored price version is in force before the first span
         await self.simulator_schedule.start()
         await self.batcher.start()
-        budgets = self.settings.budgets_config()
+        budgets = self.settings.budgets
         self._budgets_task = asyncio.create_task(
             run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook), name="budgets"
         )
@@ -158,12 +160,13 @@ class Backend:
         while not self.http.started:
             if self._http_task.done():
                 await self._http_task  # raises why the HTTP server could not start
-                raise OSError(f"the HTTP server did not start on {self.settings.http_host}:{self.settings.http_port}")
+                receivers = self.settings.receivers
+                raise OSError(f"the HTTP server did not start on {receivers.http_host}:{receivers.http_port}")
             await asyncio.sleep(0.01)
         log.info(
             "serving",
-            extra={"http": f"{self.settings.http_host}:{self.http_port}", "grpc": f"{self.settings.grpc_host}:"
-                   f"{self.grpc_port}"},
+            extra={"http": f"{self.settings.receivers.http_host}:{self.http_port}",
+                   "grpc": f"{self.settings.receivers.grpc_host}:{self.grpc_port}"},
         )  # fmt: skip
 
     async def wait(self) -> None:
@@ -265,6 +268,6 @@ class BackgroundBackend:
 
 
 def serve(settings: Settings) -> None:
-    with Store(settings.storage_config()) as store:
+    with Store(settings.storage) as store:
         prepare(store, settings)
         asyncio.run(run(store, settings))

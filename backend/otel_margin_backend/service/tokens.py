@@ -20,13 +20,13 @@ TOKEN_FILE = "ingest-token"
 
 def resolve_token(settings: Settings) -> str | None:
     """The token clients must send, or None when auth is switched off."""
-    if not settings.ingest_auth:
+    if not settings.receivers.ingest_auth:
         log.warning("ingest authentication is off (OTEL_MARGIN_INGEST_AUTH=false): anyone who reaches the ports "
                     "can send usage")  # fmt: skip
         return None
-    if settings.ingest_token is not None:
-        return settings.ingest_token.get_secret_value()
-    path = settings.data_dir / TOKEN_FILE
+    if settings.receivers.ingest_token is not None:
+        return settings.receivers.ingest_token.get_secret_value()
+    path = settings.storage.data_dir / TOKEN_FILE
     if not path.exists():
         _write_private(path, secrets.token_urlsafe(32))
         log.info("generated an ingest token", extra={"file": str(path)})

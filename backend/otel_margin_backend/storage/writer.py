@@ -64,8 +64,9 @@ COLUMN_LIST = ", ".join(name for name, _ in COLUMNS)
 COLUMN_TYPES = [type_ for _, type_ in COLUMNS]
 _MAX_ATTEMPTS = 3
 STORED_ATTRIBUTES = frozenset(key for keys in DEFAULT_CONTEXT_ATTRIBUTES.values() for key in keys)
-"""The span attributes kept on a row: those that chose its price beyond model and tokens (so a re-price can
-choose it again). Everything else a span carried stays in the trace backend."""
+"""The span attributes kept on a row by default: those that chose its price beyond model and tokens (so a re-price
+can choose it again), i.e. the default price-context attributes. Everything else a span carried stays in the trace
+backend. A configured ``context_attributes`` is passed in as ``stored_attributes``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,8 @@ class WriteResult:
     duplicates: int
 
 
-def row(event: UsageEvent) -> tuple[object, ...]:
-    """One ``usage_events`` row, in ``COLUMNS`` order."""
+def row(event: UsageEvent, stored_attributes: frozenset[str] = STORED_ATTRIBUTES) -> tuple[object, ...]:
+    """One ``usage_events`` row, in ``COLUMNS`` order, keeping only ``stored_attributes`` of the event's attributes."""
     return (
         event.time, event.event_id, event.trace_id, event.span_id, event.request_id,
         event.customer_id, event.feature, event.service, event.environment, event.provider,
@@ -86,19 +87,24 @@ def row(event: UsageEvent) -> tuple[object, ...]:
         event.output_tokens, event.reasoning_tokens, event.tokens_estimated, event.status.value,
         event.cost_input, event.cost_cache_read, event.cost_cache_write, event.cost_output,
         event.cost_reasoning, event.cost_total, event.currency, event.price_version,
-        event.override_version, event.reported_cost, event.reported_cost_source, _stored(event.attributes),
+        event.override_version, event.reported_cost, event.reported_cost_source,
+        _stored(event.attributes, stored_attributes),
     )  # fmt: skip
 
 
-def _stored(attributes: dict[str, str]) -> Jsonb | None:
+def _stored(attributes: dict[str, str], stored_attributes: frozenset[str]) -> Jsonb | None:
     if not attributes:
         return None
-    kept = {key: value for key, value in attributes.items() if key in STORED_ATTRIBUTES}
+    kept = {key: value for key, value in attributes.items() if key in stored_attributes}
     return Jsonb(kept) if kept else None
 
 
-async def write_batch(conn: AsyncConn, events: Sequence[UsageEvent]) -> WriteResult:
+async def write_batch(
+    conn: AsyncConn, events: Sequence[UsageEvent], stored_attributes: frozenset[str] = STORED_ATTRIBUTES
+) -> WriteResult:
     """Write one batch in one transaction on ``conn`` (which must not be inside a transaction).
+
+    ``stored_attributes`` are the event attributes kept on each row (the price-context attributes).
 
     Raises:
         PermanentError: a row breaks a table constraint (e.g. negative tokens); nothing is written.
@@ -114,7 +120,7 @@ async def write_batch(conn: AsyncConn, events: Sequence[UsageEvent]) -> WriteRes
             ) as copy:
                 copy.set_types(COLUMN_TYPES)
                 for event in events:
-                    await copy.write_row(row(event))
+                    await copy.write_row(row(event, stored_attributes))
             cur = await conn.execute("SELECT inserted, duplicates FROM usage_ingest_staged()")
             result = await cur.fetchone()
     except (pgerrors.CheckViolation, pgerrors.NotNullViolation, pgerrors.DataException) as exc:
@@ -126,8 +132,11 @@ async def write_batch(conn: AsyncConn, events: Sequence[UsageEvent]) -> WriteRes
 class UsageWriter:
     """Writes batches through a connection pool, retrying lock conflicts; one instance per process."""
 
-    def __init__(self, pool: AsyncConnectionPool[AsyncConn]) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[AsyncConn], *, stored_attributes: frozenset[str] = STORED_ATTRIBUTES
+    ) -> None:
         self._pool = pool
+        self._stored_attributes = stored_attributes
 
     async def write(self, events: Sequence[UsageEvent]) -> WriteResult:
         """Make ``events`` durable exactly once.
@@ -139,7 +148,7 @@ class UsageWriter:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 async with self._pool.connection() as conn:
-                    return await write_batch(conn, events)
+                    return await write_batch(conn, events, self._stored_attributes)
             except (pgerrors.DeadlockDetected, pgerrors.SerializationFailure):
                 # Concurrent overlapping batches are ordered, but stay safe if a user's own writes interleave.
                 if attempt == _MAX_ATTEMPTS:

@@ -160,6 +160,25 @@ def test_a_constraint_violation_rejects_the_batch_and_writes_nothing(db_url: str
     assert totals(db_url) == ((0, 0, 0, Decimal(0)), (0, 0, 0, Decimal(0)))
 
 
+def test_only_the_stored_attributes_are_kept_on_the_row(db_url: str) -> None:
+    carried = {"acme.billed_tier": "flex", "openai.response.service_tier": "flex", "server.address": "api.openai.com"}
+    configured, default = event(1), event(2)
+    configured.attributes, default.attributes = dict(carried), dict(carried)
+
+    async def go() -> None:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            await write_batch(conn, [configured], frozenset({"acme.billed_tier"}))
+            await write_batch(conn, [default])  # STORED_ATTRIBUTES: the default price-context attributes
+
+    run(go())
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT span_id, attributes FROM usage_events ORDER BY span_id").fetchall()
+    assert rows == [
+        ((1).to_bytes(8, "big"), {"acme.billed_tier": "flex"}),
+        ((2).to_bytes(8, "big"), {"openai.response.service_tier": "flex"}),
+    ]
+
+
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
 events_strategy = st.lists(
     st.builds(

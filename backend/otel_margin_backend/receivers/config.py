@@ -1,0 +1,28 @@
+"""Configuration of the receivers: where the OTLP/gRPC and HTTP servers listen, and the ingest token.
+
+Defaults live here and only here; ``Settings`` composes this model (``OTEL_MARGIN_HTTP_HOST`` …).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class ReceiversConfig(BaseModel):
+    """Where clients send usage (OTLP/gRPC, OTLP/HTTP, REST) and how they authenticate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    http_host: str = "127.0.0.1"
+    """Address the HTTP server (OTLP/HTTP, REST, health) binds. Default: 127.0.0.1; use 0.0.0.0 in containers."""
+    http_port: int = Field(default=4318, ge=0, le=65535)
+    """HTTP port. Default: 4318 (OTLP/HTTP)."""
+    grpc_host: str = "127.0.0.1"
+    """Address the OTLP/gRPC receiver binds. Default: 127.0.0.1; use 0.0.0.0 in containers."""
+    grpc_port: int = Field(default=4317, ge=0, le=65535)
+    """OTLP/gRPC port. Default: 4317."""
+    ingest_token: SecretStr | None = None
+    """Bearer token OTLP and REST clients must send (``Authorization: Bearer <token>``). Default: none, which
+    makes ``serve`` generate one on first start and keep it in ``<data_dir>/ingest-token``."""
+    ingest_auth: bool = True
+    """Require the ingest token. Default: true; set false only for local experiments."""
