@@ -23,6 +23,7 @@ class DashboardsHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        """Add the dashboards and alert rules to the wheel (editable installs read the checkout)."""
         if version == "editable":
             return
         root = Path(self.root)

@@ -10,6 +10,7 @@ import sys
 
 
 def main() -> None:
+    """Run the ``otel-margin`` command, or say which extra to install when the server's dependencies are missing."""
     # grpcio's fork handlers log a line whenever a subprocess starts (the embedded PostgreSQL's pg_ctl);
     # nothing here forks with live gRPC state, so they are not needed.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")

@@ -39,7 +39,10 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line, for log pipelines; extra fields of the record become keys."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         out: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -53,7 +56,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class ConsoleFormatter(logging.Formatter):
+    """A short human line for terminals: level, logger, message and the extra fields."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one readable line."""
         fields = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
         line = f"{record.levelname.lower():7} {record.getMessage()}" + (f"  {fields}" if fields else "")
         if record.exc_info:

@@ -132,6 +132,7 @@ class BudgetChanges:
 
     @property
     def changed(self) -> bool:
+        """True when applying the file created, updated or removed a budget."""
         return bool(self.created or self.updated or self.removed)
 
 

@@ -53,6 +53,8 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
+    """What one delivery attempt of an alert did: sent, or why not and when to retry."""
+
     outcome: Outcome
     error: str | None = None
     retry_after_s: float | None = None
@@ -153,6 +155,7 @@ class WebhookSender:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the HTTP client."""
         await self._client.aclose()
 
     async def send(self, notification_id: int, payload: dict[str, Any]) -> SendResult:

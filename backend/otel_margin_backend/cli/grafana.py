@@ -91,6 +91,7 @@ def datasource_settings(
 
 
 def plan_table(steps: list[Step], *, title: str) -> Table:
+    """The steps of a push as a table: what will be (or was) created, updated, left or skipped."""
     table = Table(title=title, title_justify="left")
     table.add_column("object", no_wrap=True)
     table.add_column("uid", no_wrap=True, min_width=max((len(step.uid) for step in steps), default=3))

@@ -76,6 +76,7 @@ class ContentUsage:
         self._lock = threading.Lock()
 
     def __call__(self, endpoint: Endpoint, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """The response body for one request to ``endpoint`` with ``model``."""
         if endpoint == "embeddings":
             text = body.get("input", "")
             tokens = _tokens(" ".join(text) if isinstance(text, list) else str(text))

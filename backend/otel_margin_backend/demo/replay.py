@@ -30,6 +30,8 @@ from otel_margin_backend.storage.database import Store
 
 @dataclass(frozen=True, slots=True)
 class ReplayRow:
+    """One replayed event: what the pipeline stored beside what the simulator computes for it."""
+
     request_id: str
     provider: str
     model: str
@@ -43,6 +45,7 @@ class ReplayRow:
 
     @property
     def agrees(self) -> bool:
+        """True when the pipeline's cost and the simulator's cost are the same (both unpriced counts as agreeing)."""
         return self.cost == self.simulated
 
 

@@ -31,6 +31,8 @@ from otel_margin_backend.storage.database import Store
 
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
+    """What ``otel-margin demo`` was asked for on the command line."""
+
     days: int = 30
     backend_url: str | None = None
     """A running backend's HTTP URL; None starts one here."""
@@ -50,6 +52,7 @@ def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None:
+    """Send the demo month through a backend, book its revenue and budgets, and print the report."""
     check_installed(embedded_database=settings.storage.embedded)
     with Store(settings.storage) as store:
         prepare(store, settings)

@@ -34,7 +34,10 @@ def simulated_at(when: datetime) -> Iterator[None]:
 
 
 class ShiftOnStart(SpanProcessor):
+    """Moves each span's start back to the simulated time of the call, so a month of traffic can be sent now."""
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Shift the span's start time to the simulated time in force."""
         at = baggage.get_baggage(SIMULATED_AT, parent_context)
         if at is not None:
             span.set_attribute(SHIFT_ATTRIBUTE, int(str(at)) - (span.start_time or time.time_ns()))
@@ -47,12 +50,15 @@ class ShiftedExporter(SpanExporter):
         self._inner = inner
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Shift the spans' end times like their starts, then hand them to the wrapped exporter."""
         return self._inner.export([_moved(span) for span in spans])
 
     def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
         self._inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Flush the wrapped exporter."""
         return self._inner.force_flush(timeout_millis)
 
 

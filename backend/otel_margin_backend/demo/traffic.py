@@ -50,6 +50,7 @@ def _attributed(workload: Workload) -> AbstractContextManager[None]:
 
 
 def make_call(client: openai.OpenAI, workload: Workload, when: datetime) -> None:
+    """Make one model call of ``workload`` as the sample app would, at simulated time ``when``."""
     with simulated_at(when), _attributed(workload):
         if workload.api == "embeddings":
             client.embeddings.create(model=workload.model, input=_context(workload))

@@ -15,6 +15,8 @@ EXTRA_CELLS = "(extra cells)"
 
 @dataclass(frozen=True, slots=True)
 class CsvRow:
+    """One data line of a CSV file, with its line number for error messages."""
+
     line: int
     values: dict[str, str]
 

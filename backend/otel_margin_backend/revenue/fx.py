@@ -23,6 +23,8 @@ COLUMNS = frozenset({"date", "currency", "rate"})
 
 @dataclass(frozen=True, slots=True)
 class FxRate:
+    """One exchange rate: units of the reporting currency per unit of ``currency`` from ``valid_from`` on."""
+
     day: dt.date
     currency: str
     rate: Decimal

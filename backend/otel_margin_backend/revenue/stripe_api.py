@@ -121,6 +121,7 @@ class StripeApi:
         return refs
 
     def charge(self, charge_id: str) -> Charge:
+        """The charge with this id, from Stripe's API."""
         found = self._call(f"charge {charge_id}", lambda: self._client.v1.charges.retrieve(charge_id))
         return parse(Charge, found.to_dict(), f"charge {charge_id}")
 

@@ -146,6 +146,7 @@ class Backend:
         return port
 
     async def start(self) -> None:
+        """Start every part, downstream first, and return once both servers listen."""
         await self.pool.open()
         if self.price_sync is not None:
             await self.price_sync.start()  # the stored price version is in force before the first span
@@ -228,6 +229,7 @@ class BackgroundBackend:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout_s)
 
     def start(self) -> BackgroundBackend:
+        """Start the backend on its own thread and return once it listens."""
         self._thread.start()
 
         async def make() -> Backend:
@@ -240,20 +242,24 @@ class BackgroundBackend:
 
     @property
     def running(self) -> Backend:
+        """The running backend; raises RuntimeError before ``start``."""
         if self.backend is None:
             raise RuntimeError("the backend is not running")
         return self.backend
 
     @property
     def http_port(self) -> int:
+        """The HTTP port the backend listens on."""
         return self.running.http_port
 
     @property
     def grpc_port(self) -> int:
+        """The OTLP/gRPC port the backend listens on."""
         return self.running.grpc_port
 
     @property
     def http_url(self) -> str:
+        """The backend's base HTTP URL on loopback."""
         return f"http://127.0.0.1:{self.http_port}"
 
     def stop(self) -> None:
@@ -268,6 +274,7 @@ class BackgroundBackend:
 
 
 def serve(settings: Settings) -> None:
+    """Run ``otel-margin serve``: migrate, then serve until SIGINT or SIGTERM."""
     with Store(settings.storage) as store:
         prepare(store, settings)
         asyncio.run(run(store, settings))

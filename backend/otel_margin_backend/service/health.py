@@ -13,10 +13,12 @@ READY_TIMEOUT_S = 2.0
 
 
 async def healthz(request: Request) -> JSONResponse:
+    """Liveness: the process answers (no database check)."""
     return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers and is migrated; 503 otherwise."""
     pool: AsyncConnectionPool[AsyncConn] = request.app.state.pool
     try:
         async with pool.connection(timeout=READY_TIMEOUT_S) as conn:

@@ -36,6 +36,7 @@ class ServerInfo:
 
     @property
     def edition(self) -> str:
+        """The server's edition for messages: PostgreSQL, or TimescaleDB with its version and license."""
         if self.timescaledb_version is None:
             return "PostgreSQL (no TimescaleDB)"
         return f"TimescaleDB {self.timescaledb_version} ({self.timescaledb_license or 'unknown'} license)"
@@ -87,6 +88,7 @@ async def connect_async(url: str, *, timeout_s: float = 5.0, autocommit: bool = 
 
 
 def server_info(conn: Conn) -> ServerInfo:
+    """What the connected server is: its version and TimescaleDB's version and license."""
     row = conn.execute(
         "SELECT current_setting('server_version'),"
         " (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'),"
@@ -130,5 +132,6 @@ class Store:
 
     @contextmanager
     def connection(self, *, autocommit: bool = True) -> Iterator[Conn]:
+        """One connection to the store, closed on leaving."""
         with connect(self.url, timeout_s=self.config.connect_timeout_s, autocommit=autocommit) as conn:
             yield conn

@@ -38,11 +38,14 @@ class Migration:
 
     @property
     def checksum(self) -> str:
+        """SHA-256 of the migration's SQL, to detect a shipped migration that changed."""
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class AppliedMigration:
+    """A migration recorded in the database, and whether this run applied it."""
+
     version: int
     name: str
     applied_at: datetime

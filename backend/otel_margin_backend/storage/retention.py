@@ -19,6 +19,8 @@ DELETE_BATCH_ROWS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class RetentionResult:
+    """What a retention run removed: whole chunks (TimescaleDB) or rows (plain PostgreSQL)."""
+
     method: str
     """``drop_chunks`` or ``delete``."""
     chunks_dropped: int

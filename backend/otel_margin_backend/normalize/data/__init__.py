@@ -1,0 +1,1 @@
+"""The bundled o200k_base tokenizer file (read with importlib.resources)."""
