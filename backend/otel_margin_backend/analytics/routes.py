@@ -1,33 +1,43 @@
 """``GET /v1/pnl``: the P&L as JSON, from the same SQL functions as the CLI and Grafana.
 
 Query: ``month=2026-11`` or ``from=2026-11-01&to=2026-11-15``, ``by=customer|feature|model|provider|organization``.
+A bad parameter is a 400, a database that cannot answer a 503, both in the one JSON error body (``web/status.py``).
 """
 
 from __future__ import annotations
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from otel_margin_backend.analytics.pnl import GROUPS, as_json, period, read_pnl_async, read_quality_async
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.storage.errors import db_errors
+from otel_margin_backend.web.rest import endpoint
 
 
 def routes(pool: AsyncConnectionPool[AsyncConn]) -> list[Route]:
-    async def get_pnl(request: Request) -> JSONResponse:
+    """``GET /v1/pnl`` (open, like ``/v1/stats``).
+
+    Args:
+        pool: The service's open connection pool.
+
+    Returns:
+        The route to mount in the app.
+    """
+
+    async def get_pnl(request: Request) -> Response:
         q = request.query_params
         by = q.get("by", "customer")
-        try:
-            if by not in GROUPS:
-                raise PermanentError(f"by={by!r}: use one of {', '.join(GROUPS)}")
-            span = period(month=q.get("month"), start=q.get("from"), end=q.get("to"))
-        except PermanentError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        async with pool.connection() as conn:
-            rows = await read_pnl_async(conn, span, by)
-            quality = await read_quality_async(conn, span)
+        if by not in GROUPS:
+            raise PermanentError(f"by={by!r}: use one of {', '.join(GROUPS)}")
+        span = period(month=q.get("month"), start=q.get("from"), end=q.get("to"))
+        with db_errors():
+            async with pool.connection() as conn:
+                rows = await read_pnl_async(conn, span, by)
+                quality = await read_quality_async(conn, span)
         return JSONResponse({
             "period": {"label": span.label, "from": span.start.isoformat(), "to": span.end.isoformat()},
             "by": by,
@@ -35,4 +45,4 @@ def routes(pool: AsyncConnectionPool[AsyncConn]) -> list[Route]:
             "data_quality": as_json(quality),
         })  # fmt: skip
 
-    return [Route("/v1/pnl", get_pnl, methods=["GET"])]
+    return [Route("/v1/pnl", endpoint(get_pnl), methods=["GET"])]

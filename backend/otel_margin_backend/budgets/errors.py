@@ -4,8 +4,10 @@ OtelMarginError                       (pipeline/errors.py)
 └── PermanentError
     └── BudgetError                   a budget request cannot be carried out as asked
         ├── BudgetFileError           a budgets file (or REST body) broke the schema; every problem has a line
-        ├── BudgetNotFound            no budget has that name
-        └── BudgetManagedByFile       the budget belongs to the budgets file; edit the file instead
+        ├── BudgetNotFound            no budget has that name                       (also a NotFound: 404)
+        └── BudgetManagedByFile       the budget belongs to the budgets file; edit it (also a Conflict: 409)
+
+The REST answers follow from these classes through ``web/status.py``; nothing here names a status.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.pipeline.errors import Conflict, NotFound, PermanentError
 from otel_margin_backend.pricing.errors import Problem
 
 __all__ = ["BudgetError", "BudgetFileError", "BudgetManagedByFile", "BudgetNotFound", "Problem"]
@@ -31,9 +33,10 @@ class BudgetFileError(BudgetError):
         self.problems = tuple(problems)
         lines = [f"{self.source}:{p.line}: {p.path + ': ' if p.path else ''}{p.message}" for p in self.problems]
         super().__init__("\n".join(lines))
+        self.details = tuple({"path": p.path, "message": p.message} for p in self.problems)
 
 
-class BudgetNotFound(BudgetError):
+class BudgetNotFound(BudgetError, NotFound):
     """No budget has the name asked for."""
 
     def __init__(self, name: str) -> None:
@@ -41,7 +44,7 @@ class BudgetNotFound(BudgetError):
         super().__init__(f"no budget named {name!r}")
 
 
-class BudgetManagedByFile(BudgetError):
+class BudgetManagedByFile(BudgetError, Conflict):
     """The budget was created by ``budgets apply``; REST and ``delete`` leave it alone."""
 
     def __init__(self, name: str) -> None:

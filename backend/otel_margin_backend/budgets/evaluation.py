@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import psycopg
-
 from otel_margin_backend.pipeline.errors import OtelMarginError
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.storage.errors import db_errors
 
 if TYPE_CHECKING:  # the CLI imports this module; it needs neither the pool nor httpx
     from psycopg_pool import AsyncConnectionPool
@@ -84,9 +83,10 @@ async def run_evaluations(
                 tasks.create_task(run_deliveries(pool, webhook, wake=wake), name="budget-webhook")
             while True:
                 try:
-                    async with pool.connection() as conn:
-                        result = await evaluate(conn)
-                except (psycopg.Error, OtelMarginError) as exc:
+                    with db_errors():
+                        async with pool.connection() as conn:
+                            result = await evaluate(conn)
+                except OtelMarginError as exc:  # the database failed (translated): the next round tries again
                     log.warning("budget evaluation failed; retrying next round", extra={"error": str(exc)})
                 except Exception:
                     log.exception("budget evaluation failed unexpectedly; retrying next round")

@@ -26,13 +26,14 @@ from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 
 from otel_margin_backend import __version__
 from otel_margin_backend.budgets.config import DASHBOARD_UID, WebhookConfig
+from otel_margin_backend.pipeline.errors import OtelMarginError
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.storage.errors import db_errors
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +309,9 @@ async def run_deliveries(
             wake.clear()
             wait_s = config.poll_s
             try:
-                run = await deliver_due(pool, sender)
-            except psycopg.Error as exc:
+                with db_errors():
+                    run = await deliver_due(pool, sender)
+            except OtelMarginError as exc:  # the database failed (translated): the next poll tries again
                 log.warning("alert webhook delivery paused: the database failed", extra={"error": str(exc)})
             except Exception:
                 log.exception("alert webhook delivery failed unexpectedly")

@@ -2,7 +2,7 @@
 
 A command never shows a traceback for otel-margin's own errors: ``user_errors`` prints one red line and
 exits 1 (2 for bad configuration, 130 for Ctrl-C). Database errors become the store's own errors through
-``storage.errors.translate``, so they read the same in every command.
+``storage.errors.db_errors``, so they read the same in every command.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-import psycopg
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -23,7 +22,7 @@ from otel_margin_backend import logs
 from otel_margin_backend.pipeline.errors import OtelMarginError
 from otel_margin_backend.settings import ENV_PREFIX, Settings, variable_name
 from otel_margin_backend.storage.database import AsyncConn, Store, connect_async
-from otel_margin_backend.storage.errors import translate
+from otel_margin_backend.storage.errors import db_errors
 
 T = TypeVar("T")
 
@@ -51,11 +50,10 @@ def fail(message: str, *, code: int = 1) -> typer.Exit:
 def user_errors() -> Iterator[None]:
     """Turn otel-margin's errors (and database errors) into one red line and exit 1; Ctrl-C into exit 130."""
     try:
-        yield
+        with db_errors():
+            yield
     except OtelMarginError as exc:
         raise fail(str(exc)) from None
-    except psycopg.Error as exc:
-        raise fail(str(translate(exc))) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -96,11 +94,8 @@ def session(settings: Settings | None = None) -> Iterator[Store]:
         The open store; leaving stops an embedded server this process started.
     """
     settings = settings or load_settings()
-    with user_errors(), Store(settings.storage) as store:
-        try:
-            yield store
-        except psycopg.Error as exc:
-            raise translate(exc, target=store.target) from None
+    with user_errors(), Store(settings.storage) as store, db_errors(target=store.target):
+        yield store
 
 
 def run_async(work: Callable[[AsyncConn], Awaitable[T]], settings: Settings | None = None) -> T:

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import psycopg
-
 from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.pipeline.errors import OtelMarginError
 from otel_margin_backend.pricedata import store
@@ -31,6 +29,7 @@ from otel_margin_backend.pricing.book import PriceBook
 from otel_margin_backend.pricing.data import PriceData
 from otel_margin_backend.pricing.errors import PriceSyncError
 from otel_margin_backend.storage.database import Conn
+from otel_margin_backend.storage.errors import db_errors
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +172,7 @@ def sync_prices(
         data = PriceData.from_json_bytes(raw, source=source)
         version, models = data.version, store.model_count(data)
         book = base.with_data(data)
-        with conn.transaction():
+        with db_errors(), conn.transaction():
             store.lock(conn)
             new_version = store.store_version(conn, data, raw, source)
             activated = store.make_active(conn, data.version)
@@ -192,10 +191,8 @@ def sync_prices(
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, OtelMarginError):  # PriceDataError, PriceSyncError, PricingFileError, StoreUnavailable
+    if isinstance(exc, OtelMarginError):  # PriceDataError, PriceSyncError, PricingFileError, a database error
         return one_line(str(exc))
-    if isinstance(exc, psycopg.Error):
-        return f"database error: {one_line(str(exc))}"
     log.exception("unexpected error during a price sync")
     return f"unexpected error: {type(exc).__name__}: {one_line(str(exc) or '-')}"
 
@@ -213,15 +210,16 @@ def _record(
 ) -> None:
     duration_ms = round((time.monotonic() - started) * 1000)
     try:
-        store.record_attempt(
-            conn,
-            source=source,
-            trigger=trigger,
-            price_version=version,
-            new_version=new_version,
-            model_count=models,
-            duration_ms=duration_ms,
-            error=error,
-        )
-    except psycopg.Error as exc:
+        with db_errors():
+            store.record_attempt(
+                conn,
+                source=source,
+                trigger=trigger,
+                price_version=version,
+                new_version=new_version,
+                model_count=models,
+                duration_ms=duration_ms,
+                error=error,
+            )
+    except OtelMarginError as exc:  # the database failed (translated): the sync's own outcome stands
         log.warning("could not record a price sync attempt: %s", one_line(str(exc)))

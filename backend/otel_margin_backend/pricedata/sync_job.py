@@ -30,6 +30,7 @@ from otel_margin_backend.pricing.config import PricingConfig
 from otel_margin_backend.pricing.data import PriceData
 from otel_margin_backend.pricing.pricer import CurrentPriceBook
 from otel_margin_backend.storage.database import connect
+from otel_margin_backend.storage.errors import db_errors
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,8 @@ class PriceSyncJob:
             What the sync did, or None if it failed (logged and recorded; the book in force stays).
         """
         try:
-            result = await asyncio.to_thread(self._sync)
+            with db_errors():  # a database error is logged as the store's one line
+                result = await asyncio.to_thread(self._sync)
         except Exception as exc:  # PriceSyncError (recorded), or the database is unreachable
             log.warning("price sync from %s failed: %s", self._config.sync_source, exc)
             return None
@@ -101,7 +103,8 @@ class PriceSyncJob:
             True if the book in force changed.
         """
         try:
-            book = await asyncio.to_thread(self._load_active)
+            with db_errors():
+                book = await asyncio.to_thread(self._load_active)
         except Exception as exc:
             log.warning("cannot check the active price version: %s", exc)
             return False
@@ -140,7 +143,7 @@ class PriceSyncJob:
         raw: bytes | None = None
         source = store.BUNDLED_SOURCE
         try:
-            with connect(self._url, timeout_s=self._connect_timeout_s) as conn:
+            with db_errors(), connect(self._url, timeout_s=self._connect_timeout_s) as conn:
                 if self._config.data_file is not None:
                     raw = Path(self._config.data_file).read_bytes()
                     source = str(self._config.data_file)

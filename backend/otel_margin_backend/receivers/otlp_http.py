@@ -21,9 +21,11 @@ from otel_margin_backend.web.status import classify
 
 
 def error_response(exc: BaseException, kind: str) -> Response:
+    """The OTLP failure: a ``google.rpc.Status`` in the request's encoding; status and headers from ``classify``."""
     failure = classify(exc)
-    headers = {"Retry-After": str(round(failure.retry_after_s))} if failure.retry_after_s is not None else None
-    return Response(encode_status(failure.status_proto(), kind), failure.http_status, headers, media_type=kind)
+    return Response(
+        encode_status(failure.status_proto(), kind), failure.http_status, failure.headers(), media_type=kind
+    )
 
 
 def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int = MAX_BODY_BYTES) -> list[Route]:

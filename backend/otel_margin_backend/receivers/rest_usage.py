@@ -12,7 +12,10 @@ stored once. ``timestamp`` (ISO 8601 or Unix seconds) is the time of the model c
 required so that a retry is recognized and the call is priced at the price then in force.
 
 Answers 200 with ``{"accepted": n, "rejected": [...]}`` when at least one event was valid (the
-valid ones are stored), 400 with the same body when none was.
+valid ones are stored). Failures have the one JSON error body (``web/status.py``): 400 when no event
+was valid (``details`` lists the rejected ones), or the body is not JSON; 401 without the token; 413
+over the size limit; 415 for another Content-Type or Content-Encoding; 503 with ``Retry-After`` when
+the backend cannot take the events now.
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ from starlette.routing import Route
 from otel_margin_backend.pipeline.consumer import UsageConsumer
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.events import NO_FEATURE, UsageEvent, UsageStatus, request_event_id
-from otel_margin_backend.receivers._codec import JSON, decompress
-from otel_margin_backend.receivers.otlp_http import error_response
+from otel_margin_backend.receivers._codec import decompress
 from otel_margin_backend.web.auth import TokenCheck
 from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
+from otel_margin_backend.web.rest import NothingValid, endpoint, require_json
 
 MAX_TOKENS = 1_000_000_000
 """Larger counts for one call are a bug upstream, not usage: refused."""
@@ -128,24 +131,31 @@ def _describe(error: Any) -> str:
 
 
 def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int = MAX_BODY_BYTES) -> list[Route]:
-    async def post_usage(request: Request) -> Response:
-        try:
-            tokens.check(request.headers.get("authorization"))
-            if (request.headers.get("content-type") or JSON).split(";")[0].strip().lower() != JSON:
-                raise PermanentError("send usage as application/json")
-            raw = await read_body(request, max_body_bytes)
-            body = decompress(raw, request.headers.get("content-encoding"), max_body_bytes)
-            try:
-                payload = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise PermanentError(f"body is not valid JSON: {exc}") from None
-            if not isinstance(payload, dict | list) or payload == []:
-                raise PermanentError("send one usage object or a non-empty list of them")
-            events, rejected = parse_events(payload)
-            if events:
-                await consumer.consume_events(events)
-        except Exception as exc:  # every failure becomes a status; classify() logs the unexpected
-            return error_response(exc, JSON)
-        return JSONResponse({"accepted": len(events), "rejected": rejected}, status_code=200 if events else 400)
+    """``POST /v1/usage``.
 
-    return [Route("/v1/usage", post_usage, methods=["POST"])]
+    Args:
+        consumer: Where valid events go (the ingest pipeline).
+        tokens: The ingest-token check every request must pass.
+        max_body_bytes: The body limit, after decompression.
+
+    Returns:
+        The route to mount in the app.
+    """
+
+    async def post_usage(request: Request) -> Response:
+        require_json(request, "usage")
+        raw = await read_body(request, max_body_bytes)
+        body = decompress(raw, request.headers.get("content-encoding"), max_body_bytes)
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise PermanentError(f"body is not valid JSON: {exc}") from None
+        if not isinstance(payload, dict | list) or payload == []:
+            raise PermanentError("send one usage object or a non-empty list of them")
+        events, rejected = parse_events(payload)
+        if not events:
+            raise NothingValid(rejected)
+        await consumer.consume_events(events)
+        return JSONResponse({"accepted": len(events), "rejected": rejected})
+
+    return [Route("/v1/usage", endpoint(post_usage, tokens=tokens), methods=["POST"])]

@@ -13,12 +13,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal, cast
 
-import psycopg
 from psycopg.types.json import Jsonb
 
 from otel_margin_backend.revenue.entries import Adjustment, Booking, ChargeContext, RefundStep
 from otel_margin_backend.revenue.recognition import utc
-from otel_margin_backend.storage.database import AsyncConn, unavailable
+from otel_margin_backend.storage.database import AsyncConn, connect_async
 
 Outcome = Literal["booked", "reversed", "unchanged", "stale", "ignored", "customer"]
 
@@ -30,11 +29,7 @@ async def open_connection(url: str, *, timeout_s: float = 5.0) -> AsyncIterator[
     Raises:
         StoreUnavailable: the database cannot be reached (one line naming the host).
     """
-    try:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=max(1, round(timeout_s)))
-    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
-        raise unavailable(url, exc) from None
-    async with conn:
+    async with await connect_async(url, timeout_s=timeout_s) as conn:
         yield conn
 
 

@@ -1,4 +1,8 @@
-"""The Starlette application served on the HTTP port: health, stats, and the HTTP receivers."""
+"""The Starlette application served on the HTTP port: health, stats, and the HTTP receivers.
+
+Routing's own answers (no endpoint at the path, a method the endpoint does not take) have the one JSON error
+body too (``web/status.http_exception``), so a client parses every failure the same way.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,17 @@ from collections.abc import Sequence
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from otel_margin_backend.analytics import routes as pnl
 from otel_margin_backend.ingest.pipeline import IngestStats
 from otel_margin_backend.service import health
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.web.rest import endpoint
+from otel_margin_backend.web.status import http_exception
 
 
 def create_app(
@@ -21,9 +28,12 @@ def create_app(
 ) -> Starlette:
     """Build the app around an open connection pool (owned by the caller) and the receivers' routes."""
 
-    async def get_stats(request: Request) -> JSONResponse:
+    async def get_stats(request: Request) -> Response:
         return JSONResponse((stats or IngestStats()).as_dict())
 
-    app = Starlette(routes=[*health.routes, Route("/v1/stats", get_stats), *pnl.routes(pool), *routes])
+    app = Starlette(
+        routes=[*health.routes, Route("/v1/stats", endpoint(get_stats), methods=["GET"]), *pnl.routes(pool), *routes],
+        exception_handlers={HTTPException: http_exception},
+    )
     app.state.pool = pool
     return app

@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from otel_margin_backend.simulator.results import asave_run
 from otel_margin_backend.simulator.simulator import Simulator
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.storage.errors import db_errors
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ class Scheduler:
         interval_s = self._simulator.config.interval_s
         while True:
             try:
-                await self.run_once()
+                with db_errors():  # a database error is logged as the store's one line
+                    await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # one bad run must not stop the schedule

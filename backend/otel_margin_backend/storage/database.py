@@ -1,7 +1,8 @@
 """Connecting to the store: the configured PostgreSQL/TimescaleDB, or the embedded one.
 
 Connection failures become ``StoreUnavailable`` with one line that names the host and what to
-check, so the CLI can print it without a traceback.
+check, so the CLI can print it without a traceback. (Errors on an open connection go through
+``storage.errors.translate``; only a failed connect knows the URL to name.)
 """
 
 from __future__ import annotations

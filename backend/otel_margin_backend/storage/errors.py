@@ -52,9 +52,17 @@ def translate(exc: BaseException, *, target: str | None = None) -> OtelMarginErr
 
 
 @contextmanager
-def db_errors() -> Iterator[None]:
-    """Raise the store's own error for any database error inside the block."""
+def db_errors(*, target: str | None = None) -> Iterator[None]:
+    """Raise the store's own error for any database error inside the block.
+
+    Args:
+        target: Where the database is (``host:port/db``), to name it in the message.
+
+    Raises:
+        StoreUnavailable: the database cannot be used now (retry).
+        PermanentError: the database needs the user first (migrate, grant).
+    """
     try:
         yield
     except (psycopg.Error, PoolTimeout) as exc:
-        raise translate(exc) from exc
+        raise translate(exc, target=target) from exc

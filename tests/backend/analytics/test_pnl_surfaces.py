@@ -56,4 +56,7 @@ def test_rest_pnl(db_url: str, tmp_path: Path) -> None:
     plexo = next(r for r in body["rows"] if r["key"] == "plexo-health")
     assert (plexo["margin"], plexo["margin_pct"], plexo["unprofitable"]) == ("-43.95", "-18.84", True)
     assert org["rows"][0]["revenue"] == "12480.00" and body["period"]["label"] == "2026-11"
-    assert bad.status_code == 400 and bad.json() == {"error": "give both --from and --to (dates like 2026-11-01)"}
+    assert bad.status_code == 400
+    assert bad.json() == {
+        "error": {"code": "INVALID_ARGUMENT", "message": "give both --from and --to (dates like 2026-11-01)"}
+    }

@@ -89,7 +89,9 @@ def test_put_get_list_and_delete_a_budget(db_url: str) -> None:
 
         assert (await client.delete("/v1/budgets/acme-chat")).status_code == 204
         missing = await client.get("/v1/budgets/acme-chat")
-        assert (missing.status_code, missing.json()) == (404, {"error": "no budget named 'acme-chat'"})
+        assert (missing.status_code, missing.json()) == (
+            404, {"error": {"code": "NOT_FOUND", "message": "no budget named 'acme-chat'"}},
+        )  # fmt: skip
         assert (await client.delete("/v1/budgets/acme-chat")).status_code == 404
 
     with_client(db_url, scenario)
@@ -101,19 +103,24 @@ def test_invalid_bodies_are_400_with_every_problem(db_url: str) -> None:
             "/v1/budgets/x", json={"period": "week", "limit": {"amount": 1, "percent_of_revenue": 2}}
         )
         assert bad.status_code == 400
-        assert bad.json()["problems"] == [
+        assert bad.json()["error"]["details"] == [
             {"path": "period", "message": "Input should be 'month' or 'day'"},
             {"path": "limit", "message": "give exactly one of 'amount' or 'percent_of_revenue'"},
         ]
         renamed = await client.put("/v1/budgets/x", json={"name": "y", "period": "day", "limit": {"amount": 1}})
         assert renamed.json() == {
-            "error": "body:1: name: the body names 'y', the URL 'x'",
-            "problems": [{"path": "name", "message": "the body names 'y', the URL 'x'"}],
+            "error": {
+                "code": "INVALID_ARGUMENT",
+                "message": "body:1: name: the body names 'y', the URL 'x'",
+                "details": [{"path": "name", "message": "the body names 'y', the URL 'x'"}],
+            }
         }
         not_json = await client.put("/v1/budgets/x", content=b"{period: day")
-        assert not_json.status_code == 400 and not_json.json()["error"].startswith("body:1: not JSON")
+        assert not_json.status_code == 400 and not_json.json()["error"]["message"].startswith("body:1: not JSON")
         a_list = await client.put("/v1/budgets/x", json=[])
-        assert a_list.json()["error"] == "body:1: expected a JSON object (one budget)"
+        assert a_list.json()["error"]["message"] == "body:1: expected a JSON object (one budget)"
+        huge = await client.put("/v1/budgets/x", content=b" " * (64 * 1024 + 1))
+        assert (huge.status_code, huge.json()["error"]["code"]) == (413, "RESOURCE_EXHAUSTED")
 
     with_client(db_url, scenario)
 
@@ -123,8 +130,8 @@ def test_file_budgets_are_read_only_over_rest(db_url: str) -> None:
         async with connect(db_url) as conn:
             await apply_budgets(conn, parse_file(IMAGE_BUDGET))
         put = await client.put("/v1/budgets/image-generation", json={"period": "day", "limit": {"amount": 1}})
-        assert put.status_code == 409
-        assert "managed by the budgets file" in put.json()["error"]
+        assert (put.status_code, put.json()["error"]["code"]) == (409, "FAILED_PRECONDITION")
+        assert "managed by the budgets file" in put.json()["error"]["message"]
         assert (await client.delete("/v1/budgets/image-generation")).status_code == 409
         assert (await client.get("/v1/budgets/image-generation")).json()["managed_by"] == "file"
 
@@ -136,7 +143,7 @@ def test_every_endpoint_needs_the_token(db_url: str) -> None:
         for method, path in (("GET", "/v1/budgets"), ("GET", "/v1/budgets/x"), ("DELETE", "/v1/budgets/x")):
             response = await client.request(method, path, headers={"authorization": "Bearer wrong"})
             assert response.status_code == 401
-            assert response.json() == {"error": "invalid ingest token"}
+            assert response.json() == {"error": {"code": "UNAUTHENTICATED", "message": "invalid ingest token"}}
             assert response.headers["www-authenticate"] == "Bearer"
         put = await client.put("/v1/budgets/x", json={}, headers={"authorization": ""})
         assert put.status_code == 401

@@ -104,11 +104,23 @@ def test_invalid_items_are_named_and_valid_ones_kept(backend: BackendThread, db_
 def test_nothing_valid_is_a_400(backend: BackendThread, db_url: str) -> None:
     response = post(backend, [event("bad", completion_tokens="many")])
     assert response.status_code == 400
-    assert response.json()["accepted"] == 0
+    assert response.json() == {
+        "error": {
+            "code": "INVALID_ARGUMENT",
+            "message": "the entry is invalid (see details): fix and send again",
+            "details": [
+                {"index": 0, "request_id": "bad", "error": "completion_tokens: Input should be a valid integer"}
+            ],
+        }
+    }
     garbage = httpx.post(
         f"{backend.http_url}/v1/usage", content=b"{", headers={**AUTH, "content-type": "application/json"}
     )
-    assert garbage.status_code == 400 and "not valid JSON" in garbage.json()["message"]
+    assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "INVALID_ARGUMENT"
+    assert garbage.json()["error"]["message"].startswith("body is not valid JSON:")
     unauthorized = httpx.post(f"{backend.http_url}/v1/usage", json=event("x"))
     assert unauthorized.status_code == 401
+    assert unauthorized.json()["error"]["code"] == "UNAUTHENTICATED"
+    form = httpx.post(f"{backend.http_url}/v1/usage", data={"a": "b"}, headers=AUTH)
+    assert (form.status_code, form.json()["error"]["code"]) == (415, "INVALID_ARGUMENT")
     assert count(db_url) == 0

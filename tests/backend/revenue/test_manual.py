@@ -93,7 +93,17 @@ def test_bad_entries_are_named_and_the_good_ones_stored(revenue: RevenueServer, 
     assert monthly(db_url) == {("acct_123", "2026-11", "EUR"): ("1200.00", "0.00", "1200.00")}
 
     none_valid = post(revenue, bad[:2])
-    assert none_valid.status_code == 400 and none_valid.json()["accepted"] == 0
+    assert none_valid.status_code == 400
+    assert none_valid.json() == {
+        "error": {
+            "code": "INVALID_ARGUMENT",
+            "message": "all 2 entries are invalid (see details): fix and send again",
+            "details": [
+                {"index": 0, "external_id": "cents", "error": "12.345 has more decimals than USD has (2)"},
+                {"index": 1, "external_id": "yen", "error": "10.5 has more decimals than JPY has (0)"},
+            ],
+        }
+    }
 
 
 def test_revenue_needs_the_ingest_token_and_json(revenue: RevenueServer) -> None:
@@ -101,8 +111,17 @@ def test_revenue_needs_the_ingest_token_and_json(revenue: RevenueServer) -> None
     assert post(revenue, CONTRACT, headers={"authorization": "Bearer wrong"}).status_code == 401
     form = httpx.post(f"{revenue.url}/v1/revenue", data={"a": "b"}, headers=AUTH, timeout=30)
     assert form.status_code == 415
+    assert form.json() == {
+        "error": {
+            "code": "INVALID_ARGUMENT",
+            "message": "send revenue as application/json, not application/x-www-form-urlencoded",
+        }
+    }
     empty = post(revenue, [])
-    assert empty.status_code == 400 and empty.json() == {"error": "send one revenue entry or a non-empty list of them"}
+    assert empty.status_code == 400
+    assert empty.json() == {
+        "error": {"code": "INVALID_ARGUMENT", "message": "send one revenue entry or a non-empty list of them"}
+    }
 
 
 GOOD_CSV = """external_id,customer_id,amount,amount_minor,currency,kind,date,period_start,period_end

@@ -181,11 +181,12 @@ def test_a_forged_signature_is_refused_and_recorded(revenue: RevenueServer, db_u
     evt = sf.event("invoice.paid", scenario.IN_1, created="2026-11-03T00:00:05")
     forged = revenue.deliver(evt, secret="whsec_someone_else")
     assert forged.status_code == 400
-    assert forged.json()["error"].startswith("invalid Stripe-Signature: No signatures found matching")
+    assert forged.json()["error"]["code"] == "INVALID_ARGUMENT"
+    assert forged.json()["error"]["message"].startswith("invalid Stripe-Signature: No signatures found matching")
     tampered_body = revenue.deliver(evt, signature=sf.signed(sf.body_of({**evt, "id": "evt_other"})))
     assert tampered_body.status_code == 400
     missing = revenue.deliver(evt, signature="")
-    assert missing.status_code == 400 and "No Stripe-Signature header" in missing.json()["error"]
+    assert missing.status_code == 400 and "No Stripe-Signature header" in missing.json()["error"]["message"]
     assert entries(db_url) == [] and events(db_url) == []
     assert [(reason, status) for reason, status, _ in failures(db_url)] == [("bad_signature", 400)] * 3
 
@@ -194,7 +195,7 @@ def test_a_stale_timestamp_is_refused(revenue: RevenueServer, db_url: str) -> No
     evt = sf.event("invoice.paid", scenario.IN_1, created="2026-11-03T00:00:05")
     old = revenue.deliver(evt, timestamp=int(time.time()) - 301)  # the library's default tolerance is 300 s
     assert old.status_code == 400
-    assert "Timestamp outside the tolerance zone" in old.json()["error"]
+    assert "Timestamp outside the tolerance zone" in old.json()["error"]["message"]
     assert entries(db_url) == []
     assert failures(db_url)[0][0] == "bad_signature"
 
@@ -204,7 +205,8 @@ def test_without_a_secret_nothing_is_booked_and_stripe_is_told_to_retry(db_url: 
         response = server.deliver(sf.event("invoice.paid", scenario.IN_1, created="2026-11-03T00:00:05"))
     assert response.status_code == 503
     assert response.headers["retry-after"] == "60"
-    assert "set STRIPE_WEBHOOK_SECRET" in response.json()["error"]
+    assert "set STRIPE_WEBHOOK_SECRET" in response.json()["error"]["message"]
+    assert (response.json()["error"]["code"], response.json()["error"]["retry_after_s"]) == ("UNAVAILABLE", 60)
     assert entries(db_url) == [] and events(db_url) == []
     assert [(r, s) for r, s, _ in failures(db_url)] == [("not_configured", 503)]
 
@@ -213,8 +215,8 @@ def test_a_signed_body_that_is_not_an_invoice_is_a_bad_payload(revenue: RevenueS
     broken = sf.event("invoice.paid", {"id": "in_9", "object": "invoice"}, created="2026-11-03")
     response = revenue.deliver(broken)
     assert response.status_code == 400
-    assert "is not a Stripe invoice object as expected" in response.json()["error"]
-    assert "currency: Field required" in response.json()["error"]
+    assert "is not a Stripe invoice object as expected" in response.json()["error"]["message"]
+    assert "currency: Field required" in response.json()["error"]["message"]
     assert failures(db_url)[0][0] == "bad_payload"
     not_json = revenue.deliver({"id": "x"}, signature=sf.signed(b"{not json"))
     assert not_json.status_code == 400
@@ -248,7 +250,7 @@ def test_an_invoice_with_more_lines_and_no_api_key_is_retried(db_url: str) -> No
     with serving(db_url, config_for(None)) as server:
         response = server.deliver(sf.event("invoice.paid", invoice, created="2026-11-05"))
     assert response.status_code == 503
-    assert "set STRIPE_API_KEY" in response.json()["error"]
+    assert "set STRIPE_API_KEY" in response.json()["error"]["message"]
     assert entries(db_url) == [] and events(db_url) == []
     assert failures(db_url)[0][0] == "unavailable"
 
@@ -260,7 +262,7 @@ def test_a_stripe_api_failure_is_retried_later(db_url: str) -> None:
     config = config_for(None, stripe_api_key=API_KEY, stripe_api_base=f"http://127.0.0.1:{free_port()}")
     with serving(db_url, config) as server:
         response = server.deliver(sf.event("invoice.paid", scenario.IN_2, created="2026-11-15T03:00:01"))
-    assert response.status_code == 503 and "Stripe API (customer cus_B)" in response.json()["error"]
+    assert response.status_code == 503 and "Stripe API (customer cus_B)" in response.json()["error"]["message"]
     assert events(db_url) == [] and entries(db_url) == []
 
 

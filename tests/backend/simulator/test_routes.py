@@ -90,11 +90,15 @@ def test_bad_parameters_are_400_with_the_reason(db_url: str) -> None:
 
     assert {k: r.status_code for k, r in answers.items()} == dict.fromkeys(answers, 400)
     assert answers["unknown"].json() == {
-        "error": "unknown parameter 'customr'; use feature, customer, candidates, from, to"
+        "error": {
+            "code": "INVALID_ARGUMENT",
+            "message": "unknown parameter 'customr'; use feature, customer, candidates, from, to",
+        }
     }
-    assert answers["candidate"].json()["error"].startswith("candidate 'openai/gpt-4.1-mni' is not in the price book")
-    assert answers["date"].json()["error"].startswith("to: 'soon' is not a date")
-    assert answers["range"].json()["error"].startswith("the range is empty")
+    messages = {k: r.json()["error"]["message"] for k, r in answers.items()}
+    assert messages["candidate"].startswith("candidate 'openai/gpt-4.1-mni' is not in the price book")
+    assert messages["date"].startswith("to: 'soon' is not a date")
+    assert messages["range"].startswith("the range is empty")
 
 
 @pytest.mark.store
@@ -108,6 +112,13 @@ def test_the_token_is_required_when_configured(db_url: str) -> None:
     serve(db_url, body, token="s3cret")
 
     assert [r.status_code for r in answers] == [401, 200]
+    assert answers[0].json() == {
+        "error": {
+            "code": "UNAUTHENTICATED",
+            "message": "missing Authorization header: send 'Authorization: Bearer <ingest token>'",
+        }
+    }
+    assert answers[0].headers["www-authenticate"] == "Bearer"
 
 
 def test_an_unreachable_database_is_503_with_a_retry_hint() -> None:
@@ -121,4 +132,10 @@ def test_an_unreachable_database_is_503_with_a_retry_hint() -> None:
     (answer,) = answers
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "5"
-    assert answer.json()["error"].startswith("the database cannot answer:")
+    assert answer.json() == {
+        "error": {
+            "code": "UNAVAILABLE",
+            "message": "no database connection became free in time; retry",
+            "retry_after_s": 5,
+        }
+    }

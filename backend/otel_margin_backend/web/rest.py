@@ -1,0 +1,67 @@
+"""What every non-OTLP JSON endpoint shares: the token check, JSON bodies, and failures in the one body shape.
+
+A route writes only its success path and raises otel-margin's errors for the rest; ``endpoint`` answers every
+exception with ``status.json_error`` (so a route never builds an error response or names an error status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.status import UnsupportedMediaType, json_error
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+JSON = "application/json"
+
+
+def endpoint(handler: Handler, *, tokens: TokenCheck | None = None) -> Handler:
+    """``handler`` behind the token check, with every exception answered by ``json_error``.
+
+    Args:
+        handler: The route's own work; it raises otel-margin's errors for what is not a success.
+        tokens: The bearer-token check to pass first, or None for an open endpoint.
+
+    Returns:
+        The endpoint to give to a starlette ``Route``.
+    """
+
+    async def answer(request: Request) -> Response:
+        try:
+            if tokens is not None:
+                tokens.check(request.headers.get("authorization"))
+            return await handler(request)
+        except Exception as exc:  # every failure becomes the one error body; classify() logs the unexpected
+            return json_error(exc)
+
+    return answer
+
+
+def require_json(request: Request, what: str) -> None:
+    """Refuse a body that is not ``application/json`` (a request without Content-Type is taken as JSON).
+
+    Args:
+        request: The request.
+        what: What the body holds, for the message ("usage", "revenue").
+
+    Raises:
+        UnsupportedMediaType: another Content-Type (415, as the OTLP receivers answer).
+    """
+    kind = (request.headers.get("content-type") or JSON).split(";")[0].strip().lower()
+    if kind != JSON:
+        raise UnsupportedMediaType(f"send {what} as {JSON}, not {kind or '(empty)'}")
+
+
+class NothingValid(PermanentError):
+    """Every entry of a batch was invalid: a 400 whose ``details`` name each entry and what is wrong with it."""
+
+    def __init__(self, rejected: Sequence[Mapping[str, object]]) -> None:
+        count = len(rejected)
+        super().__init__(f"{'the entry is' if count == 1 else f'all {count} entries are'} invalid (see details): "
+                         "fix and send again")  # fmt: skip
+        self.details = tuple(rejected)
