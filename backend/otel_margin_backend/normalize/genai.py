@@ -34,6 +34,7 @@ from otel_margin_backend.normalize.conventions import (
     RAW_USAGE_KEY,
     REQUEST_MODEL_KEYS,
     REQUEST_TYPE_KEY,
+    RESPONSE_ID_KEYS,
     RESPONSE_MODEL_KEYS,
     SDK_NAME_KEY,
     SERVICE_NAME_KEY,
@@ -44,9 +45,15 @@ from otel_margin_backend.normalize.estimate import TokenCounter, default_token_c
 from otel_margin_backend.normalize.operation import classify_operation
 from otel_margin_backend.normalize.provider import normalize_provider
 from otel_margin_backend.normalize.result import SpanRejected
-from otel_margin_backend.normalize.tokens import TokenCounts, resolve_tokens
+from otel_margin_backend.normalize.tokens import TokenCounts, resolve_tokens_detail
 from otel_margin_backend.normalize.types import Attributes, AttrValue
-from otel_margin_backend.pipeline.events import UNATTRIBUTED, UsageEvent, UsageStatus, span_event_id
+from otel_margin_backend.pipeline.events import (
+    UNATTRIBUTED,
+    UsageEvent,
+    UsageStatus,
+    call_event_key,
+    span_event_id,
+)
 
 __all__ = ["ESTIMATOR_ATTRIBUTE", "PRICING_KEYS", "ResourceInfo", "Skipped", "SpanNormalizer"]
 
@@ -148,7 +155,8 @@ class SpanNormalizer:
         self._config = config
         self._token_counter = token_counter
         wanted = dict.fromkeys(
-            (*config.customer_keys, *config.feature_keys, *config.environment_keys, *PRICING_KEYS), False
+            (*config.customer_keys, *config.feature_keys, *config.environment_keys, *PRICING_KEYS, *RESPONSE_ID_KEYS),
+            False,
         )
         wanted[SDK_NAME_KEY] = False
         wanted.update(dict.fromkeys(GENAI_KEYS, True))
@@ -238,7 +246,7 @@ class SpanNormalizer:
 
         provider = normalize_provider(_first_text(attrs, PROVIDER_KEYS) or "")
         sdk_name = _text(attrs.get(SDK_NAME_KEY)) or resource.sdk_name
-        counts = resolve_tokens(
+        counts, detail = resolve_tokens_detail(
             attrs,
             input_excludes_cache=provider == "anthropic" and sdk_name in _ANTHROPIC_EXCLUSIVE_SDKS,
             embeddings=operation == "embeddings",
@@ -246,14 +254,18 @@ class SpanNormalizer:
         extra: dict[str, str] = {}
         estimated = False
         status = UsageStatus.UNPRICED
+        call_detail = 2 + detail  # see UsageEvent.call_detail
         if counts is None and not config.strict_token_counts:
             counts = self._estimate(span)
             if counts is not None:
                 estimated = True
+                call_detail = 1
                 extra[ESTIMATOR_ATTRIBUTE] = self.token_counter.name
         if counts is None:
             counts = TokenCounts(input=0, output=0)
             status = UsageStatus.MISSING_USAGE
+            call_detail = 0
+        response_id = _first_text(attrs, RESPONSE_ID_KEYS)
 
         reported_cost: Decimal | None = None
         reported_source: str | None = None
@@ -296,6 +308,8 @@ class SpanNormalizer:
             reported_cost=reported_cost,
             reported_cost_source=reported_source,
             attributes=extra,
+            call_key=None if response_id is None else call_event_key(trace_id, response_id),
+            call_detail=call_detail,
         )
 
     def _estimate(self, span: Span) -> TokenCounts | None:
