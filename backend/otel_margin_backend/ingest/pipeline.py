@@ -32,6 +32,8 @@ class IngestStats:
     estimated: int = 0
     missing_usage: int = 0
     unpriced: int = 0
+    duplicate_spans: int = 0
+    """Model-call spans folded into another span of the same call by the normalizer (the store folds more)."""
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -72,7 +74,11 @@ class IngestPipeline:
         s = self.stats
         s.requests += 1
         s.spans_received += (
-            len(result.events) + result.rejected + result.ignored_non_genai + result.ignored_non_model_call
+            len(result.events)
+            + result.rejected
+            + result.ignored_non_genai
+            + result.ignored_non_model_call
+            + result.duplicates
         )
         s.spans_rejected += result.rejected
         s.ignored_non_genai += result.ignored_non_genai
@@ -80,3 +86,4 @@ class IngestPipeline:
         s.unattributed += result.unattributed
         s.estimated += result.estimated
         s.missing_usage += result.missing_usage
+        s.duplicate_spans += result.duplicates

@@ -75,6 +75,13 @@ RESPONSE_MODEL_KEYS = (
     "llm.response.model",  # earliest OpenLLMetry
     "llm.response.model_name",  # OpenInference
 )
+RESPONSE_ID_KEYS = (
+    "gen_ai.response.id",  # OTel; OpenLLMetry >= 0.48, openai-v2, util-genai, OpenLIT, Logfire, pydantic-ai
+    "llm.response.id",  # earliest OpenLLMetry, OpenLLMetry JS and others
+    "ai.response.id",  # Vercel AI SDK
+)
+"""The provider's id of the response: with the trace id, the identity of one call (OpenInference sends none). Read
+only on model calls; never makes a span GenAI on its own."""
 OPERATION_KEY = "gen_ai.operation.name"
 REQUEST_TYPE_KEY = "llm.request.type"  # OpenLLMetry <= 0.54: chat, completion, embedding, rerank
 OPENINFERENCE_KIND_KEY = "openinference.span.kind"

@@ -34,6 +34,7 @@ from otel_margin_backend.normalize.conventions import (
     RAW_USAGE_KEY,
     REQUEST_MODEL_KEYS,
     REQUEST_TYPE_KEY,
+    RESPONSE_ID_KEYS,
     RESPONSE_MODEL_KEYS,
     SDK_NAME_KEY,
     SERVICE_NAME_KEY,
@@ -44,13 +45,14 @@ from otel_margin_backend.normalize.estimate import TokenCounter, default_token_c
 from otel_margin_backend.normalize.operation import classify_operation
 from otel_margin_backend.normalize.provider import normalize_provider
 from otel_margin_backend.normalize.result import SpanRejected
-from otel_margin_backend.normalize.tokens import TokenCounts, resolve_tokens
+from otel_margin_backend.normalize.tokens import TokenCounts, resolve_tokens_detail
 from otel_margin_backend.normalize.types import Attributes, AttrValue
 from otel_margin_backend.pipeline.events import (
     DEFAULT_CONTEXT_ATTRIBUTES,
     UNATTRIBUTED,
     UsageEvent,
     UsageStatus,
+    call_event_key,
     context_attribute_names,
     span_event_id,
 )
@@ -160,7 +162,14 @@ class SpanNormalizer:
         names = context_attribute_names(attributes)
         self._pricing_keys = (SERVER_ADDRESS_KEY, *(name for name in names if name != SERVER_ADDRESS_KEY))
         wanted = dict.fromkeys(
-            (*config.customer_keys, *config.feature_keys, *config.environment_keys, *self._pricing_keys), False
+            (
+                *config.customer_keys,
+                *config.feature_keys,
+                *config.environment_keys,
+                *self._pricing_keys,
+                *RESPONSE_ID_KEYS,
+            ),
+            False,
         )
         wanted[SDK_NAME_KEY] = False
         wanted.update(dict.fromkeys(GENAI_KEYS, True))
@@ -250,7 +259,7 @@ class SpanNormalizer:
 
         provider = normalize_provider(_first_text(attrs, PROVIDER_KEYS) or "")
         sdk_name = _text(attrs.get(SDK_NAME_KEY)) or resource.sdk_name
-        counts = resolve_tokens(
+        counts, detail = resolve_tokens_detail(
             attrs,
             input_excludes_cache=provider == "anthropic" and sdk_name in _ANTHROPIC_EXCLUSIVE_SDKS,
             embeddings=operation == "embeddings",
@@ -258,14 +267,18 @@ class SpanNormalizer:
         extra: dict[str, str] = {}
         estimated = False
         status = UsageStatus.UNPRICED
+        call_detail = 2 + detail  # see UsageEvent.call_detail
         if counts is None and not config.strict_token_counts:
             counts = self._estimate(span)
             if counts is not None:
                 estimated = True
+                call_detail = 1
                 extra[ESTIMATOR_ATTRIBUTE] = self.token_counter.name
         if counts is None:
             counts = TokenCounts(input=0, output=0)
             status = UsageStatus.MISSING_USAGE
+            call_detail = 0
+        response_id = _first_text(attrs, RESPONSE_ID_KEYS)
 
         reported_cost: Decimal | None = None
         reported_source: str | None = None
@@ -308,6 +321,8 @@ class SpanNormalizer:
             reported_cost=reported_cost,
             reported_cost_source=reported_source,
             attributes=extra,
+            call_key=None if response_id is None else call_event_key(trace_id, response_id),
+            call_detail=call_detail,
         )
 
     def _estimate(self, span: Span) -> TokenCounts | None:

@@ -2,6 +2,8 @@
 
 Pure (no I/O, no clock, no logging per span): the same request always gives the same result, so redelivery is
 harmless downstream. A bad span is rejected alone and counted with its reason; the rest of the request goes on.
+Spans of one provider call (two instrumentations of one client) become one event; across requests the store
+applies the same rule (``storage/README.md``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from otel_margin_backend.normalize.config import NormalizeConfig
 from otel_margin_backend.normalize.estimate import TokenCounter
 from otel_margin_backend.normalize.genai import ResourceInfo, Skipped, SpanNormalizer
 from otel_margin_backend.normalize.result import NormalizeResult, SpanRejected
-from otel_margin_backend.pipeline.events import NO_FEATURE, UNATTRIBUTED, UsageEvent, UsageStatus
+from otel_margin_backend.pipeline.events import (
+    NO_FEATURE,
+    UNATTRIBUTED,
+    UsageEvent,
+    UsageStatus,
+    call_precedence,
+)
 
 __all__ = ["Normalizer"]
 
@@ -62,6 +70,7 @@ class Normalizer:
         resource_spans = data.resource_spans if isinstance(data, ExportTraceServiceRequest) else data
         result = NormalizeResult()
         events = result.events
+        event_spans: list[Span] = []
         without_feature: list[tuple[UsageEvent, Span]] = []
         span_normalizer = self._spans
         for group in resource_spans:
@@ -89,9 +98,120 @@ class Normalizer:
                     if not event.feature:
                         without_feature.append((event, span))
                     events.append(event)
+                    event_spans.append(span)
+        if len(events) > 1:
+            _one_event_per_call(resource_spans, event_spans, result)
         if without_feature:
             _features_from_root_spans(resource_spans, without_feature)
         return result
+
+
+def _one_event_per_call(resource_spans: Sequence[ResourceSpans], spans: list[Span], result: NormalizeResult) -> None:
+    """Fold the events of spans that describe one provider call into one event, in place.
+
+    Two events of one trace are one call when they share a call key (trace and response id), or when one span is
+    nested in the other (the nearest model-call ancestor in this request) and, if either names no response id,
+    they name the same provider and model. A group never joins two different response ids. The event ranked first
+    by ``call_precedence`` (the order the store uses across requests) stands for the group and takes its call key.
+
+    Args:
+        resource_spans: The whole request, for the parent links.
+        spans: The span of each event in ``result.events``, index for index.
+        result: The pass's result; folded events leave ``events`` and its counters, and count as ``duplicates``.
+    """
+    events = result.events
+    seen: set[bytes] = set()
+    shared: set[bytes] = set()
+    for span in spans:
+        if span.trace_id in seen:
+            shared.add(span.trace_id)
+        seen.add(span.trace_id)
+    if not shared:
+        return  # the common case: one model call per trace in this request
+    candidates = [i for i, span in enumerate(spans) if span.trace_id in shared]
+
+    pairs: list[tuple[int, int]] = []  # (earlier or outer, other) event indexes describing one call
+    by_key: dict[bytes, int] = {}
+    for i in candidates:
+        key = events[i].call_key
+        if key is not None:
+            first = by_key.setdefault(key, i)
+            if first != i:
+                pairs.append((first, i))
+    at = {spans[i].trace_id + spans[i].span_id: i for i in candidates}
+    parents: dict[bytes, bytes] = {}
+    for group in resource_spans:
+        for scope in group.scope_spans:
+            for span in scope.spans:
+                if span.trace_id in shared and span.parent_span_id and span.parent_span_id != _NO_PARENT:
+                    parents[span.trace_id + span.span_id] = span.trace_id + span.parent_span_id
+    for i in candidates:
+        node = spans[i].trace_id + spans[i].span_id
+        for _ in range(len(parents)):  # bounded: a malformed request may link parents in a cycle
+            parent = parents.get(node)
+            if parent is None:
+                break
+            j = at.get(parent)
+            if j is not None:
+                if _nested_same_call(events[j], events[i]):
+                    pairs.append((j, i))
+                break
+            node = parent
+    if not pairs:
+        return
+
+    root: dict[int, int] = {}
+    group_key: dict[int, bytes | None] = {}
+
+    def find(i: int) -> int:
+        if i not in root:
+            root[i] = i
+            group_key[i] = events[i].call_key
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for a, b in pairs:
+        first, second = sorted((find(a), find(b)))
+        key_a, key_b = group_key[first], group_key[second]
+        if first == second or (key_a is not None and key_b is not None and key_a != key_b):
+            continue  # one call already, or two different responses: a group never joins those
+        root[second] = first
+        group_key[first] = key_a if key_a is not None else key_b
+
+    members: dict[int, list[int]] = {}
+    for i in list(root):
+        members.setdefault(find(i), []).append(i)
+    folded: set[int] = set()
+    for first, same_call in members.items():
+        if len(same_call) < 2:
+            continue
+        winner = min(same_call, key=lambda i: call_precedence(events[i]))
+        events[winner].call_key = group_key[first]
+        folded.update(i for i in same_call if i != winner)
+    if not folded:
+        return
+    for i in folded:
+        event = events[i]
+        if event.customer_id == UNATTRIBUTED:
+            result.unattributed -= 1
+        if event.tokens_estimated:
+            result.estimated -= 1
+        elif event.status is UsageStatus.MISSING_USAGE:
+            result.missing_usage -= 1
+    result.duplicates += len(folded)
+    events[:] = [event for i, event in enumerate(events) if i not in folded]
+
+
+def _nested_same_call(outer: UsageEvent, inner: UsageEvent) -> bool:
+    """Whether a model-call span nested in another describes the same call."""
+    if outer.call_key is not None and inner.call_key is not None:
+        return outer.call_key == inner.call_key
+    if outer.provider and inner.provider and outer.provider != inner.provider:
+        return False
+    outer_models = {outer.request_model, outer.response_model} - {None}
+    return not outer_models.isdisjoint((inner.request_model, inner.response_model))
 
 
 def _features_from_root_spans(resource_spans: Sequence[ResourceSpans], pending: list[tuple[UsageEvent, Span]]) -> None:

@@ -42,6 +42,8 @@ class NormalizeResult:
     """Events whose token counts were estimated from message text."""
     missing_usage: int = 0
     """Events with no token counts and no estimate (status ``missing_usage``)."""
+    duplicates: int = 0
+    """Model-call spans folded into another span's event: the same provider call, exported twice."""
 
     def reject(self, reason: str) -> None:
         """Count one rejected span under ``reason``."""

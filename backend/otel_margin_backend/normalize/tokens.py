@@ -27,7 +27,7 @@ from otel_margin_backend.normalize.conventions import (
 from otel_margin_backend.normalize.result import SpanRejected
 from otel_margin_backend.normalize.types import AttrValue
 
-__all__ = ["MAX_TOKENS", "TokenCounts", "resolve_tokens", "token_count"]
+__all__ = ["MAX_TOKENS", "TokenCounts", "resolve_tokens", "resolve_tokens_detail", "token_count"]
 
 MAX_TOKENS = 1_000_000_000
 """Largest count accepted for one call. Context windows top out around 10^7 tokens; anything above 10^9 is a
@@ -181,6 +181,25 @@ def resolve_tokens(
     """Read and reconcile the token counts of one span.
 
     Args:
+        values: The span's decoded attributes.
+        input_excludes_cache: The instrumentation is known to report input without cache tokens.
+        embeddings: The call is an embedding.
+
+    Returns:
+        The counts of ``resolve_tokens_detail``, without the detail count.
+
+    Raises:
+        SpanRejected: when a count is not a whole number in ``[0, 10^9]``.
+    """
+    return resolve_tokens_detail(values, input_excludes_cache=input_excludes_cache, embeddings=embeddings)[0]
+
+
+def resolve_tokens_detail(
+    values: Mapping[str, AttrValue], *, input_excludes_cache: bool = False, embeddings: bool = False
+) -> tuple[TokenCounts | None, int]:
+    """Read and reconcile the token counts of one span, and say how detailed they are.
+
+    Args:
         values: The span's decoded attributes (only token keys and ``gen_ai.usage.raw`` are read).
         input_excludes_cache: The instrumentation is known to report input without cache tokens.
         embeddings: The call is an embedding; a lone total count is then all input.
@@ -188,7 +207,8 @@ def resolve_tokens(
     Returns:
         The counts, or None when the span reports neither input nor output tokens. A side that is missing while the
         other is present is derived from the total if one is sent, else taken as 0 (never below its cache or
-        reasoning part).
+        reasoning part). Beside them, how many of cache read, cache write and reasoning the span reported (0-3, a
+        reported 0 counts): two spans of one call are ranked by it.
 
     Raises:
         SpanRejected: when a count is not a whole number in ``[0, 10^9]``.
@@ -212,10 +232,11 @@ def resolve_tokens(
         cache_write = raw.cache_write if cache_write is None else cache_write
         reasoning = raw.reasoning if reasoning is None else reasoning
 
+    detail = (cache_read is not None) + (cache_write is not None) + (reasoning is not None)
     if input_ is None and output is None:
         if embeddings and total is not None:
-            return TokenCounts(input=total, output=0)
-        return None
+            return TokenCounts(input=total, output=0), detail
+        return None, detail
 
     cache_read = cache_read or 0
     cache_write = cache_write or 0
@@ -245,4 +266,7 @@ def resolve_tokens(
         input_ = max(total - known_output if total is not None else 0, cache)
     if output is None:
         output = max(total - input_ if total is not None else 0, reasoning)
-    return TokenCounts(input=input_, output=output, cache_read=cache_read, cache_write=cache_write, reasoning=reasoning)
+    counts = TokenCounts(
+        input=input_, output=output, cache_read=cache_read, cache_write=cache_write, reasoning=reasoning
+    )
+    return counts, detail

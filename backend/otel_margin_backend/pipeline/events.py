@@ -106,6 +106,12 @@ class UsageEvent:
     reported_cost_source: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
     """Free-form extras kept for debugging (never used for grouping)."""
+    call_key: bytes | None = None
+    """The provider call this span describes (``call_event_key``), when it named a response id. Several spans with
+    one key are one call: only the one ranked first by ``call_precedence`` is stored."""
+    call_detail: int = 0
+    """How detailed the span's usage is, for ranking spans of one call: 0 no counts, 1 estimated counts,
+    2 + how many of cache read, cache write and reasoning the span reported (2-5)."""
 
     @property
     def model(self) -> str:
@@ -116,6 +122,31 @@ class UsageEvent:
 def span_event_id(trace_id: bytes, span_id: bytes) -> bytes:
     """Identity of a span-derived event: the 16-byte trace id followed by the 8-byte span id."""
     return trace_id + span_id
+
+
+def call_event_key(trace_id: bytes, response_id: str) -> bytes:
+    """Identity of one provider call: a digest of the trace id and the provider's response id.
+
+    Two instrumentations of one call (or a client that traces itself plus an instrumentation) export two spans
+    with different span ids but the same trace and response id, so they share this key.
+    """
+    return hashlib.blake2b(b"call:" + trace_id + response_id.encode(), digest_size=16).digest()
+
+
+def call_precedence(event: UsageEvent) -> tuple[int, int, bool, bytes]:
+    """Sort key ranking spans of one call; the smallest is the one stored.
+
+    The most detailed usage wins (``call_detail``), then more tokens (``input + output``: a span that lost its cache
+    counts reports fewer), then a provider-reported cost, then the smallest ``event_id``. The order is total, so the
+    same span wins whatever order the spans arrive in; ``usage_calls_arbitrate()`` (migration 0061) applies the same
+    order in the database.
+    """
+    return (
+        -event.call_detail,
+        -(event.input_tokens + event.output_tokens),
+        event.reported_cost is None,
+        event.event_id,
+    )
 
 
 def request_event_id(request_id: str) -> bytes:

@@ -4,6 +4,7 @@ A batch is COPYed into a session-private staging table, then ``usage_ingest_stag
 function from the migrations) inserts the rows not stored yet and adds exactly those rows to
 ``usage_hourly``, all in one transaction. Redelivered events change no total; overlapping batches
 written concurrently wait for each other (rows go in key order) instead of double counting.
+Spans of one provider call (same ``call_key``) keep one row, whichever arrives first (README.md).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("reported_cost", "numeric"),
     ("reported_cost_source", "text"),
     ("attributes", "jsonb"),
+    ("call_key", "bytea"),  # 0061_one_row_per_call.sql
+    ("call_detail", "int2"),
 )
 COLUMN_LIST = ", ".join(name for name, _ in COLUMNS)
 COLUMN_TYPES = [type_ for _, type_ in COLUMNS]
@@ -88,7 +91,7 @@ def row(event: UsageEvent, stored_attributes: frozenset[str] = STORED_ATTRIBUTES
         event.cost_input, event.cost_cache_read, event.cost_cache_write, event.cost_output,
         event.cost_reasoning, event.cost_total, event.currency, event.price_version,
         event.override_version, event.reported_cost, event.reported_cost_source,
-        _stored(event.attributes, stored_attributes),
+        _stored(event.attributes, stored_attributes), event.call_key, event.call_detail,
     )  # fmt: skip
 
 
