@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from otel_margin_backend.pipeline.events import UsageEvent, call_event_key, call_precedence, span_event_id
-from otel_margin_backend.pricedata.reprice import ApplyResult, Repricer
+from otel_margin_backend.pricedata.reprice import RepriceApplied, Repricer
 from otel_margin_backend.pricing import PriceBook
 from otel_margin_backend.pricing.overrides import Overrides
 from otel_margin_backend.storage.retention import apply_retention
@@ -256,7 +256,7 @@ def test_a_reprice_prices_the_surviving_row(db_url: str, manual: psycopg.Connect
     run(write(db_url, [detailed(1)]))  # replaces call 1's row; call 2 keeps its sparse row
     repricer = Repricer(manual, DISCOUNT, datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC))
     repricer.scan()
-    assert repricer.apply() == ApplyResult(updated=2, skipped=0, hour_groups=2)
+    assert repricer.apply() == RepriceApplied(updated=2, skipped=0, hour_groups=2)
     with psycopg.connect(db_url) as conn:
         costs = conn.execute("SELECT get_byte(span_id, 7), cost_total FROM usage_events ORDER BY event_id").fetchall()
     assert costs == [(2, D("0.0082188") * D("0.8")), (1, sparse(2).cost_total * D("0.8"))]  # type: ignore[operator]
