@@ -42,6 +42,8 @@ class PnlRow:
 
 @dataclass(frozen=True, slots=True)
 class Projection:
+    """The month-end projection of one group at the current pace."""
+
     key: str
     month: datetime
     elapsed_pct: Decimal
@@ -54,6 +56,8 @@ class Projection:
 
 @dataclass(frozen=True, slots=True)
 class DataQuality:
+    """How much of a period's usage can be trusted: unattributed, unpriced, estimated and missing-usage shares."""
+
     cost: Decimal
     unattributed_cost: Decimal
     unattributed_cost_pct: Decimal | None
@@ -73,6 +77,7 @@ class Period:
 
     @property
     def label(self) -> str:
+        """The period as people read it, e.g. ``2026-11`` or ``2026-11-04 to 2026-12-03``."""
         last = self.end - timedelta(microseconds=1)
         if self.start.day == 1 and self.end == _next_month(self.start) and self.start.time() == datetime.min.time():
             return self.start.strftime("%Y-%m")
@@ -149,22 +154,27 @@ def _quality(span: Period) -> Steps[DataQuality]:
 
 
 def read_pnl(conn: Conn, span: Period, by: GroupBy = "customer") -> list[PnlRow]:
+    """The P&L rows of ``span`` grouped ``by`` customer, feature, model, provider or organization."""
     return run(conn, _pnl(span, by))
 
 
 def read_projection(conn: Conn, as_of: datetime) -> list[Projection]:
+    """Month-end projections as of ``as_of`` for every group."""
     return run(conn, _projection(as_of))
 
 
 def read_quality(conn: Conn, span: Period) -> DataQuality:
+    """The data-quality figures of ``span``."""
     return run(conn, _quality(span))
 
 
 async def read_pnl_async(conn: AsyncConn, span: Period, by: GroupBy = "customer") -> list[PnlRow]:
+    """``read_pnl`` on an async connection."""
     return await arun(conn, _pnl(span, by))
 
 
 async def read_quality_async(conn: AsyncConn, span: Period) -> DataQuality:
+    """``read_quality`` on an async connection."""
     return await arun(conn, _quality(span))
 
 

@@ -16,10 +16,12 @@ from otel_margin_backend.pipeline.money import money
 
 
 def percent(value: Decimal | None) -> str:
+    """A percentage for tables, two decimals, or a dash when there is none."""
     return "—" if value is None else f"{value:.2f} %"
 
 
 def pnl_table(rows: Sequence[PnlRow], *, by: GroupBy, title: str) -> Table:
+    """The P&L rows as a table; unprofitable groups in red."""
     with_revenue = by in ("customer", "organization")
     table = Table(title=title, title_justify="left")
     table.add_column(by.capitalize())
@@ -51,6 +53,7 @@ def pnl_table(rows: Sequence[PnlRow], *, by: GroupBy, title: str) -> Table:
 
 
 def quality_line(quality: DataQuality) -> str:
+    """One line on the unattributed and unpriced shares under the table."""
     return (
         f"Unattributed cost: {percent(quality.unattributed_cost_pct)} · unpriced calls: {quality.unpriced_calls:,} "
         f"({percent(quality.unpriced_calls_pct)}) · estimated: {quality.estimated_calls:,} · missing usage: "
@@ -59,6 +62,7 @@ def quality_line(quality: DataQuality) -> str:
 
 
 def projection_line(p: Projection) -> str:
+    """One line with the month-end projection."""
     return (
         f"{p.month:%Y-%m} is {p.elapsed_pct} % through: cost so far {money(p.cost_to_date)}, projected "
         f"{money(p.projected_cost)}; projected margin {money(p.projected_margin)} ({percent(p.projected_margin_pct)})"
@@ -66,10 +70,12 @@ def projection_line(p: Projection) -> str:
 
 
 def to_json(rows: Sequence[PnlRow], **extra: object) -> str:
+    """The P&L rows (and any extra keys) as JSON, money as exact strings."""
     return json.dumps({**extra, "rows": [as_json(r) for r in rows]}, indent=2)
 
 
 def to_csv(rows: Sequence[PnlRow]) -> str:
+    """The P&L rows as CSV with a header line."""
     out = io.StringIO()
     writer = csv.writer(out)
     dicts = [as_json(r) for r in rows]

@@ -36,6 +36,7 @@ class IngestStats:
     """Model-call spans folded into another span of the same call by the normalizer (the store folds more)."""
 
     def as_dict(self) -> dict[str, int]:
+        """The counters by name, for ``/v1/stats`` and the stop log."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -49,12 +50,14 @@ class IngestPipeline:
         self.stats = IngestStats()
 
     async def consume_traces(self, request: ExportTraceServiceRequest) -> Accepted:
+        """Normalize, price and store one OTLP request's model calls; return once durable."""
         result = self.normalizer.normalize(request)
         self._count(result)
         await self._store(result.events)
         return Accepted(len(result.events), result.rejected, result.error_message)
 
     async def consume_events(self, events: Sequence[UsageEvent]) -> Accepted:
+        """Price and store REST usage events; return once durable."""
         self.stats.requests += 1
         for event in events:
             if event.provider:

@@ -92,7 +92,7 @@ def _tiktoken_cache_file() -> Path | None:
 
 
 def load_o200k_offline() -> TiktokenCounter | None:
-    """tiktoken's ``o200k_base``, if it can be loaded without the network.
+    """Tiktoken's ``o200k_base``, if it can be loaded without the network.
 
     Returns:
         The counter, or None when tiktoken is not installed or its cache lacks a verified copy of the encoding.

@@ -22,6 +22,8 @@ MAX_MESSAGE_BYTES = 4 * 1_048_576
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+    """The OTLP ``TraceService``: checks the token, hands each request to the consumer, answers per the spec."""
+
     def __init__(self, consumer: UsageConsumer, tokens: TokenCheck) -> None:
         self._consumer = consumer
         self._tokens = tokens
@@ -29,6 +31,7 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     async def Export(
         self, request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> ExportTraceServiceResponse:
+        """Receive one ``ExportTraceServiceRequest``; partial success for rejected spans."""
         try:
             self._tokens.check(_metadata(context, "authorization"))
             accepted = await self._consumer.consume_traces(request)

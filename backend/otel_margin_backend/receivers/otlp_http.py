@@ -29,6 +29,8 @@ def error_response(exc: BaseException, kind: str) -> Response:
 
 
 def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int = MAX_BODY_BYTES) -> list[Route]:
+    """The ``POST /v1/traces`` route, handing decoded requests to ``consumer``."""
+
     async def export_traces(request: Request) -> Response:
         kind = JSON
         try:

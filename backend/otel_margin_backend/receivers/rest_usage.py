@@ -84,6 +84,7 @@ class UsageIn(BaseModel):
         return self
 
     def to_event(self) -> UsageEvent:
+        """The usage event this REST item describes (priced later by the pipeline)."""
         return UsageEvent(
             time=self.timestamp,
             event_id=request_event_id(self.request_id),

@@ -46,6 +46,7 @@ class Entry:
     service_end: datetime | None = None
 
     def as_json(self) -> dict[str, object]:
+        """The value as JSON for the ledger's SQL functions."""
         return {
             "source_line": self.source_line,
             "kind": self.kind,
@@ -148,6 +149,7 @@ class RefundStep:
     refund_id: str | None = None
 
     def as_json(self) -> dict[str, object]:
+        """The value as JSON for the ledger's SQL functions."""
         return {
             "refunded_to": self.refunded_to,
             "amount": self.amount,

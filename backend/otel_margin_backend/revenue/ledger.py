@@ -125,6 +125,7 @@ class Ledger:
         return bool(changed)
 
     async def event_seen(self, event_id: str) -> bool:
+        """True when this Stripe event was already booked (a redelivery)."""
         return bool(await self._value("SELECT stripe_event_seen(%s)", (event_id,)))
 
     async def claim_event(
@@ -138,17 +139,20 @@ class Ledger:
         return bool(claimed)
 
     async def finish_event(self, event_id: str, outcome: Outcome, detail: str | None) -> None:
+        """Record how a claimed Stripe event ended."""
         await self.conn.execute("SELECT stripe_event_finish(%s, %s, %s)", (event_id, outcome, detail))
 
     async def record_failure(
         self, reason: str, http_status: int, message: str, event_id: str | None, event_type: str | None
     ) -> None:
+        """Record a webhook request that could not be used (bad signature, bad payload)."""
         await self.conn.execute(
             "SELECT stripe_webhook_failure_record(%s, %s, %s, %s, %s)",
             (reason, http_status, message[:2000], event_id, event_type),
         )
 
     async def observe_customer(self, seen: CustomerObservation) -> None:
+        """Record what a Stripe payload says about a customer (metadata, the otel-margin customer id)."""
         await self.conn.execute(
             "SELECT stripe_customer_observe(%s, %s, %s, %s, %s, %s, %s)",
             (
@@ -163,6 +167,7 @@ class Ledger:
         )
 
     async def customer_needs_lookup(self, stripe_customer_id: str) -> bool:
+        """True when nothing is known about this Stripe customer yet, so its metadata must be fetched."""
         return bool(await self._value("SELECT stripe_customer_needs_lookup(%s)", (stripe_customer_id,)))
 
     async def map_customer(self, stripe_customer_id: str, customer_id: str) -> str | None:
@@ -195,6 +200,7 @@ class Ledger:
         return str(result)
 
     async def link_invoice(self, invoice_id: str, refs: Sequence[str]) -> None:
+        """Link the charges and payments that paid an invoice to it."""
         if refs:
             await self.conn.execute("SELECT stripe_invoice_link(%s, %s)", (invoice_id, list(refs)))
 
@@ -215,6 +221,7 @@ class Ledger:
         return int(cast(int, booked))
 
     async def add_refund_steps(self, charge_id: str, steps: Sequence[RefundStep]) -> None:
+        """Record a charge's refunds, keyed by refund id so a refund counts once."""
         await self.conn.execute("SELECT stripe_refunds_add(%s, %s)", (charge_id, Jsonb([s.as_json() for s in steps])))
 
     async def dispute_lost(self, dispute_id: str, charge_id: str, currency: str, amount: int, lost_at: int) -> bool:
@@ -225,6 +232,7 @@ class Ledger:
         return bool(new)
 
     async def charge_context(self, charge_id: str) -> ChargeContext | None:
+        """What is known about a charge: its customer, amount and the invoice it paid."""
         cur = await self.conn.execute("SELECT * FROM stripe_charge_context(%s)", (charge_id,))
         row = await cur.fetchone()
         if row is None:
@@ -233,6 +241,7 @@ class Ledger:
         return ChargeContext(customer, str(currency), invoice_id, total, tax)
 
     async def charge_adjustments(self, charge_id: str) -> list[Adjustment]:
+        """The refunds and lost disputes recorded against a charge."""
         cur = await self.conn.execute(
             "SELECT kind, source_id, refunded_to, amount, occurred_at FROM stripe_charge_adjustments(%s)",
             (charge_id,),
@@ -243,15 +252,18 @@ class Ledger:
         ]
 
     async def invoice_charges(self, invoice_id: str) -> list[str]:
+        """The charges that paid an invoice."""
         cur = await self.conn.execute("SELECT stripe_invoice_charges(%s)", (invoice_id,))
         return [str(c) for (c,) in await cur.fetchall()]
 
     async def totals(self) -> Totals:
+        """Booked amounts by currency and kind."""
         cur = await self.conn.execute("SELECT currency, kind, amount_minor, entries FROM revenue_totals()")
         rows = await cur.fetchall()
         return Totals({(str(c), str(k)): int(a) for c, k, a, _ in rows}, sum(int(n) for *_, n in rows))
 
     async def unmapped(self) -> list[UnmappedCustomer]:
+        """Stripe customers with booked revenue but no otel-margin customer."""
         cur = await self.conn.execute(
             "SELECT stripe_customer_id, name, email, metadata_known, currency, net_minor, documents, first_month,"
             " last_month FROM stripe_customers_unmapped ORDER BY stripe_customer_id, currency"
@@ -266,4 +278,5 @@ class Ledger:
         return str(await self._value("SELECT revenue_set_reporting_currency(%s)", (currency,)))
 
     async def upsert_fx_rate(self, reporting_currency: str, currency: str, day: date, rate: Decimal) -> None:
+        """Store one exchange rate to the reporting currency."""
         await self.conn.execute("SELECT fx_rate_upsert(%s, %s, %s, %s)", (reporting_currency, currency, day, rate))

@@ -40,6 +40,8 @@ class MissingData(RetryableError):
 
 @dataclass(frozen=True, slots=True)
 class InvoicePaid:
+    """An invoice was paid: book its lines."""
+
     invoice: Invoice
     at: int
     """When it happened, if the invoice does not say (the event's time)."""
@@ -47,6 +49,8 @@ class InvoicePaid:
 
 @dataclass(frozen=True, slots=True)
 class InvoiceClosed:
+    """An invoice was voided or marked uncollectible: remove its entries."""
+
     invoice: Invoice
     state: Literal["void", "uncollectible"]
     at: int
@@ -54,6 +58,8 @@ class InvoiceClosed:
 
 @dataclass(frozen=True, slots=True)
 class ChargeRefunded:
+    """A charge was refunded (in part or in full)."""
+
     charge: Charge
     at: int
     refunds: tuple[Refund, ...] | None = None
@@ -62,6 +68,8 @@ class ChargeRefunded:
 
 @dataclass(frozen=True, slots=True)
 class CreditNoteChanged:
+    """A credit note was issued or voided."""
+
     note: CreditNote
     state: Literal["issued", "void"]
     at: int
@@ -69,12 +77,16 @@ class CreditNoteChanged:
 
 @dataclass(frozen=True, slots=True)
 class DisputeClosed:
+    """A dispute on a charge was closed (lost disputes book a negative entry)."""
+
     dispute: Dispute
     lost_at: int
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerChanged:
+    """A customer was created or updated (its metadata may name the otel-margin customer)."""
+
     customer: Customer
     at: int
     deleted: bool = False

@@ -54,15 +54,21 @@ def _customer_of(data: Any) -> Any:
 
 
 class LinePeriod(_Model):
+    """An invoice line's service period (Unix seconds)."""
+
     start: int
     end: int
 
 
 class Amount(_Model):
+    """An amount in the currency's minor units."""
+
     amount: int
 
 
 class PretaxCredit(_Model):
+    """A discount or credit balance applied to a line before tax."""
+
     amount: int
     type: str = "discount"
 
@@ -95,6 +101,7 @@ class Line(_Model):
 
     @property
     def tax_list(self) -> list[Tax]:
+        """The line's taxes, whichever field this API version sends them in."""
         return list(self.taxes if self.taxes is not None else self.tax_amounts or [])
 
     @property
@@ -105,37 +112,51 @@ class Line(_Model):
 
 
 class LineList(_Model):
+    """A page of invoice lines."""
+
     data: list[Line] = Field(default_factory=list)
     has_more: bool = False
 
 
 class PaymentRef(_Model):
+    """The charge or payment intent behind an invoice payment."""
+
     charge: ObjectId | None = None
     payment_intent: ObjectId | None = None
 
 
 class InvoicePayment(_Model):
+    """One payment of an invoice (basil and later)."""
+
     payment: PaymentRef
     status: str | None = None
 
 
 class InvoicePaymentList(_Model):
+    """A page of invoice payments."""
+
     data: list[InvoicePayment] = Field(default_factory=list)
     has_more: bool = False
 
 
 class StatusTransitions(_Model):
+    """When an invoice was finalized, paid or voided."""
+
     paid_at: int | None = None
     voided_at: int | None = None
     marked_uncollectible_at: int | None = None
 
 
 class ShippingCost(_Model):
+    """Shipping on an invoice (kept out of revenue)."""
+
     amount_subtotal: int = 0
     amount_tax: int = 0
 
 
 class Invoice(_Model):
+    """The fields of a Stripe invoice that booking reads."""
+
     id: str
     customer: ObjectId | None = None
     customer_object: Customer | None = None
@@ -185,6 +206,8 @@ class Invoice(_Model):
 
 
 class Refund(_Model):
+    """A refund of a charge."""
+
     id: str
     amount: int
     charge: ObjectId | None = None
@@ -207,11 +230,15 @@ class Refund(_Model):
 
 
 class RefundList(_Model):
+    """A page of refunds."""
+
     data: list[Refund] = Field(default_factory=list)
     has_more: bool = False
 
 
 class Charge(_Model):
+    """The fields of a Stripe charge that booking reads."""
+
     id: str
     customer: ObjectId | None = None
     currency: Currency
@@ -225,11 +252,15 @@ class Charge(_Model):
 
 
 class CreditNoteRefund(_Model):
+    """The part of a credit note refunded to the card."""
+
     amount_refunded: int
     refund: ObjectId | None = None
 
 
 class CreditNote(_Model):
+    """The fields of a Stripe credit note that booking reads."""
+
     id: str
     customer: ObjectId | None = None
     customer_object: Customer | None = None
@@ -255,6 +286,7 @@ class CreditNote(_Model):
 
     @property
     def tax_total(self) -> int:
+        """The credit note's total tax in minor units."""
         taxes = self.total_taxes if self.total_taxes is not None else self.tax_amounts or []
         return sum(t.amount for t in taxes)
 
@@ -269,10 +301,14 @@ class CreditNote(_Model):
 
 
 class BalanceTransactionRef(_Model):
+    """A balance transaction as a dispute lists it."""
+
     created: int
 
 
 class Dispute(_Model):
+    """The fields of a Stripe dispute that booking reads."""
+
     id: str
     charge: ObjectId
     charge_object: Charge | None = None
@@ -300,10 +336,14 @@ Refund.model_rebuild()
 
 
 class EventData(_Model):
+    """An event's ``data``: the object it is about."""
+
     object: dict[str, Any]
 
 
 class Event(_Model):
+    """A Stripe event envelope: id, type, API version, creation time and object."""
+
     id: str
     type: str
     created: int

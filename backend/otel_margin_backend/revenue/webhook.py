@@ -63,6 +63,7 @@ class WebhookResult:
     detail: str
 
     def as_dict(self) -> dict[str, str]:
+        """The result as the webhook's JSON answer."""
         return {"id": self.event_id, "type": self.event_type, "status": self.status, "detail": self.detail}
 
 

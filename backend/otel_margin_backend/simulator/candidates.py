@@ -52,7 +52,7 @@ class ModelProfile:
         return bool(self.facts.priced_input_modalities) and not self.facts.priced_output_modalities
 
     def modalities(self) -> frozenset[str]:
-        """Modalities it prices beyond text, as ``input:audio`` / ``output:image`` …"""
+        """Modalities it prices beyond text, such as ``input:audio`` or ``output:image``."""
         return frozenset(
             {f"input:{m}" for m in self.facts.priced_input_modalities if m != "text"}
             | {f"output:{m}" for m in self.facts.priced_output_modalities if m != "text"}
