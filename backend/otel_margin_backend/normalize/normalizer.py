@@ -1,12 +1,15 @@
 """The normalization stage: a decoded OTLP trace request in, one ``UsageEvent`` per model call out.
 
-Pure (no I/O, no clock, no logging per span): the same request always gives the same result, so redelivery is
-harmless downstream. A bad span is rejected alone and counted with its reason; the rest of the request goes on.
+Pure (no I/O, no logging per span, and the clock is the caller's: ``now``): the same request always gives the
+same result, so redelivery is harmless downstream. A bad span is rejected alone and counted with its reason; the
+rest of the request goes on. Every event passes the input limits (``pipeline/limits.py``) once, here, after its
+feature is known: a span whose values would break them is rejected with the limit it broke.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
@@ -16,6 +19,7 @@ from otel_margin_backend.normalize.estimate import TokenCounter
 from otel_margin_backend.normalize.genai import ResourceInfo, Skipped, SpanNormalizer
 from otel_margin_backend.normalize.result import NormalizeResult, SpanRejected
 from otel_margin_backend.pipeline.events import NO_FEATURE, UNATTRIBUTED, UsageEvent, UsageStatus
+from otel_margin_backend.pipeline.limits import MAX_ATTRIBUTES, LimitExceeded, event_problem
 
 __all__ = ["Normalizer"]
 
@@ -39,11 +43,15 @@ class Normalizer:
         self.config = config if config is not None else NormalizeConfig()
         self._spans = SpanNormalizer(self.config, token_counter)
 
-    def normalize(self, data: ExportTraceServiceRequest | Sequence[ResourceSpans]) -> NormalizeResult:
+    def normalize(
+        self, data: ExportTraceServiceRequest | Sequence[ResourceSpans], *, now: datetime | None = None
+    ) -> NormalizeResult:
         """Turn every model-call span of a request into a usage event.
 
         Args:
             data: A decoded ``ExportTraceServiceRequest``, or its ``resource_spans``.
+            now: The receiving server's clock: spans that start outside the accepted window around it are
+                rejected. None skips the time window (replaying recorded data).
 
         Returns:
             The events (``status`` ``unpriced``, or ``missing_usage`` when no token count could be had) and an
@@ -52,16 +60,26 @@ class Normalizer:
         """
         resource_spans = data.resource_spans if isinstance(data, ExportTraceServiceRequest) else data
         result = NormalizeResult()
-        events = result.events
+        candidates: list[UsageEvent] = []
         without_feature: list[tuple[UsageEvent, Span]] = []
         span_normalizer = self._spans
         for group in resource_spans:
-            resource = ResourceInfo.from_proto(group.resource)
+            try:
+                if len(group.resource.attributes) > MAX_ATTRIBUTES:
+                    raise SpanRejected(f"the span's resource has more than {MAX_ATTRIBUTES:,} attributes")
+                resource = ResourceInfo.from_proto(group.resource)
+            except (SpanRejected, LimitExceeded) as rejection:
+                for scope in group.scope_spans:
+                    for _ in scope.spans:
+                        result.reject(str(rejection))
+                continue
             for scope in group.scope_spans:
                 for span in scope.spans:
                     try:
+                        if len(span.attributes) > MAX_ATTRIBUTES:
+                            raise SpanRejected(f"span has more than {MAX_ATTRIBUTES:,} attributes")
                         outcome = span_normalizer.normalize(span, resource)
-                    except SpanRejected as rejection:
+                    except (SpanRejected, LimitExceeded) as rejection:
                         result.reject(str(rejection))
                         continue
                     if outcome is Skipped.NON_GENAI:
@@ -70,18 +88,24 @@ class Normalizer:
                     if outcome is Skipped.NOT_MODEL_CALL:
                         result.ignored_non_model_call += 1
                         continue
-                    event = outcome
-                    if event.customer_id == UNATTRIBUTED:
-                        result.unattributed += 1
-                    if event.tokens_estimated:
-                        result.estimated += 1
-                    elif event.status is UsageStatus.MISSING_USAGE:
-                        result.missing_usage += 1
-                    if not event.feature:
-                        without_feature.append((event, span))
-                    events.append(event)
+                    if not outcome.feature:
+                        without_feature.append((outcome, span))
+                    candidates.append(outcome)
         if without_feature:
             _features_from_root_spans(resource_spans, without_feature)
+        events = result.events
+        for event in candidates:
+            problem = event_problem(event, now)
+            if problem is not None:
+                result.reject(problem)
+                continue
+            if event.customer_id == UNATTRIBUTED:
+                result.unattributed += 1
+            if event.tokens_estimated:
+                result.estimated += 1
+            elif event.status is UsageStatus.MISSING_USAGE:
+                result.missing_usage += 1
+            events.append(event)
         return result
 
 
