@@ -187,6 +187,7 @@ class Backend:
                 await self._budgets_task
             self._budgets_task = None
         await self.batcher.shutdown()
+        self.pipeline.close()
         await self.simulator_schedule.shutdown()
         await self.pool.close()
         if self.stripe_api is not None:
