@@ -200,11 +200,14 @@ class Batcher:
         self, events: Sequence[UsageEvent], offset: int, exc: PermanentError, refused: list[Refused], budget: list[int]
     ) -> None:
         """``events`` (at ``offset`` in their request) were refused with ``exc``: write what can be written."""
-        if len(events) == 1 or budget[0] < 2:
-            refused.extend(Refused(offset + i, str(exc)) for i in range(len(events)))
+        if len(events) == 1:
+            refused.append(Refused(offset, str(exc)))
             return
         middle = len(events) // 2
         for start, part in ((0, events[:middle]), (middle, events[middle:])):
+            if budget[0] <= 0:  # out of writes: what is left of a refused block is refused whole
+                refused.extend(Refused(offset + start + i, str(exc)) for i in range(len(part)))
+                continue
             budget[0] -= 1
             try:
                 await self._write(part)

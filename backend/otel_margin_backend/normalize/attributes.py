@@ -99,7 +99,12 @@ def load_json(text: str) -> object:
         ValueError: the text is not JSON (``orjson.JSONDecodeError``).
         LimitExceeded: arrays and objects are nested deeper than ``MAX_DEPTH``.
     """
-    parsed: object = orjson.loads(text)  # iterative, depth-limited in C: never a RecursionError
+    try:
+        parsed: object = orjson.loads(text)  # depth-limited in C (1,024 levels): never a RecursionError
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):
+            raise LimitExceeded(_TOO_DEEP) from None
+        raise
     level: list[object] = [parsed]
     for _ in range(MAX_DEPTH + 1):
         inner: list[object] = []
