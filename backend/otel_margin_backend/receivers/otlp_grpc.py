@@ -12,6 +12,8 @@ undecodable message is INVALID_ARGUMENT, like any other bad input.
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -21,6 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otel_margin_backend.pipeline.consumer import UsageConsumer
 from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.receivers._codec import INLINE_BODY_BYTES
 from otel_margin_backend.web.auth import TokenCheck
 from otel_margin_backend.web.status import classify
 
@@ -41,10 +44,10 @@ class TraceService:
         """Handle one Export call; every failure becomes a gRPC status with a one-line reason."""
         try:
             self._tokens.check(_metadata(context, "authorization"))
-            try:
-                request = ExportTraceServiceRequest.FromString(body)
-            except DecodeError as exc:
-                raise PermanentError(f"message is not a valid OTLP ExportTraceServiceRequest: {exc}") from None
+            if len(body) <= INLINE_BODY_BYTES:
+                request = _decode(body)
+            else:  # a 4 MiB message takes milliseconds to parse: off the event loop
+                request = await asyncio.to_thread(_decode, body)
             accepted = await self._consumer.consume_traces(request)
         except Exception as exc:  # every failure becomes a gRPC status; classify() logs the unexpected
             failure = classify(exc)
@@ -63,6 +66,13 @@ class TraceService:
             self.export  # no (de)serializers: bytes in, bytes out
         )
         return grpc.method_handlers_generic_handler(SERVICE, {"Export": method})
+
+
+def _decode(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        return ExportTraceServiceRequest.FromString(body)
+    except DecodeError as exc:
+        raise PermanentError(f"message is not a valid OTLP ExportTraceServiceRequest: {exc}") from None
 
 
 def _metadata(context: grpc.aio.ServicerContext[bytes, bytes], key: str) -> str | None:

@@ -67,6 +67,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 COLUMN_LIST = ", ".join(name for name, _ in COLUMNS)
 COLUMN_TYPES = [type_ for _, type_ in COLUMNS]
 _MAX_ATTEMPTS = 3
+_ROWS_PER_YIELD = 500
+"""Rows formatted between two yields to the event loop (about 5 ms of work)."""
 STORED_ATTRIBUTES = frozenset(key for keys in DEFAULT_CONTEXT_ATTRIBUTES.values() for key in keys)
 """The span attributes kept on a row: those that chose its price beyond model and tokens (so a re-price can
 choose it again). Everything else a span carried stays in the trace backend."""
@@ -175,11 +177,13 @@ async def write_batch(conn: AsyncConn, events: Sequence[UsageEvent]) -> WriteRes
                 f"COPY pg_temp.usage_staging ({COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(COLUMN_TYPES)
-                for event in events:
+                for index, event in enumerate(events, 1):
                     try:
                         await copy.write_row(row(event))
                     except _CLIENT_DATA_ERRORS as exc:  # a dumper refused a value before it left the process
                         raise refusal(exc) from exc
+                    if not index % _ROWS_PER_YIELD:
+                        await asyncio.sleep(0)  # formatting rows is CPU work on the event loop: let it breathe
             cur = await conn.execute("SELECT inserted, duplicates FROM usage_ingest_staged()")
             result = await cur.fetchone()
     except psycopg.Error as exc:
