@@ -8,6 +8,14 @@ its events are durable, and the database sees batches of thousands of rows.
 Backpressure: at most ``max_pending_events`` may wait; past that, ``submit`` raises
 ``RetryableError`` at once (the receivers answer UNAVAILABLE / 503 with a retry hint) instead of
 letting memory grow.
+
+Poison isolation: when the database refuses a batch for its data (``PermanentError``), the batch is written
+again one request at a time, so the other requests are stored as if the bad one had never shared their batch.
+The refused request is then bisected: its halves are written separately, recursively, until the refused rows
+are found (``max_isolation_writes`` bounds the extra writes; past it, what is left of a failing half is refused
+whole). ``submit`` returns those rows with the database's reason, the receivers report them by partial success
+(OTLP) or as 400 items (REST), and the rest of the request is durable. Never "retry": the same rows would fail
+again forever. Edge validation (``pipeline/limits.py``) keeps this path for what it cannot foresee.
 """
 
 from __future__ import annotations
@@ -27,26 +35,48 @@ log = logging.getLogger(__name__)
 
 WriteFn = Callable[[Sequence[UsageEvent]], Awaitable[WriteResult]]
 
+MAX_ISOLATION_WRITES = 64
+"""Most extra writes spent finding the refused rows of one request (bisection needs about 2 log2(n) per row)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An event of a submitted request that the database refused for its data."""
+
+    index: int
+    """Its position in the events passed to ``submit``."""
+    reason: str
+    """The database's one-line reason."""
+
 
 @dataclass(slots=True)
 class _Pending:
     events: Sequence[UsageEvent]
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[list[Refused]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Batcher:
     """Collects events from concurrent requests into batches written by ``write``."""
 
-    def __init__(self, write: WriteFn, config: IngestConfig | None = None, *, writers: int = 2) -> None:
+    def __init__(
+        self,
+        write: WriteFn,
+        config: IngestConfig | None = None,
+        *,
+        writers: int = 2,
+        max_isolation_writes: int = MAX_ISOLATION_WRITES,
+    ) -> None:
         """Prepare the batcher; ``start`` starts its writer tasks.
 
         Args:
             write: Makes one batch durable.
             config: Batch size, wait and backpressure; default ``IngestConfig()``.
             writers: Concurrent writer tasks.
+            max_isolation_writes: Extra writes allowed to find the refused rows of one request.
         """
         config = config if config is not None else IngestConfig()
         self._write = write
+        self.max_isolation_writes = max_isolation_writes
         self.max_events = config.batch_max_events
         self.max_wait_s = config.batch_max_wait_ms / 1000
         self.max_pending_events = config.max_pending_events
@@ -64,15 +94,20 @@ class Batcher:
             return
         self._tasks = [asyncio.create_task(self._run(), name=f"batch-writer-{i}") for i in range(self._writers)]
 
-    async def submit(self, events: Sequence[UsageEvent]) -> None:
-        """Return once ``events`` are durable.
+    async def submit(self, events: Sequence[UsageEvent]) -> list[Refused]:
+        """Return once ``events`` are durable, except those the database refused for their data.
+
+        Args:
+            events: The events of one request.
+
+        Returns:
+            The refused events (index and reason), in order; empty when every event is durable.
 
         Raises:
             RetryableError: the backend is overloaded or shutting down, or the store is unavailable.
-            PermanentError: the events break a table constraint.
         """
         if not events:
-            return
+            return []
         if self._closed:
             raise RetryableError("the backend is shutting down; retry", retry_after_s=1.0)
         if self._pending_events + len(events) > self.max_pending_events and self._pending_events > 0:
@@ -83,7 +118,7 @@ class Batcher:
         self._pending_events += len(events)
         self._queue.put_nowait(pending)
         try:
-            await asyncio.shield(pending.done)  # a cancelled request must not cancel the shared batch
+            return await asyncio.shield(pending.done)  # a cancelled request must not cancel the shared batch
         finally:
             self._pending_events -= len(events)
 
@@ -130,7 +165,7 @@ class Batcher:
             await self._write(events)
         except PermanentError as exc:
             if len(items) == 1:
-                _settle(items[0], exc)
+                await self._isolate(items[0], exc)
                 return
             # One request's bad rows must not fail the others that shared its batch.
             for item in items:
@@ -148,13 +183,53 @@ class Batcher:
         self.batches_written += 1
         self.events_written += len(events)
         for item in items:
-            _settle(item, None)
+            _settle(item, [])
+
+    async def _isolate(self, item: _Pending, exc: PermanentError) -> None:
+        """Store what the database takes of a refused request; settle it with the rows it refused."""
+        refused: list[Refused] = []
+        budget = [self.max_isolation_writes]
+        try:
+            await self._bisect(item.events, 0, exc, refused, budget)
+        except RetryableError as error:
+            _settle(item, error)
+            return
+        except Exception as error:  # never leave a request hanging; the receiver maps it to "retry"
+            log.exception("batch write failed")
+            _settle(item, RetryableError(f"writing usage failed: {type(error).__name__}"))
+            return
+        log.warning(
+            "the database refused usage rows",
+            extra={"refused": len(refused), "events": len(item.events), "reason": refused[0].reason if refused else ""},
+        )
+        _settle(item, refused)
+
+    async def _bisect(
+        self, events: Sequence[UsageEvent], offset: int, exc: PermanentError, refused: list[Refused], budget: list[int]
+    ) -> None:
+        """``events`` (at ``offset`` in their request) were refused with ``exc``: write what can be written."""
+        if len(events) == 1:
+            refused.append(Refused(offset, str(exc)))
+            return
+        middle = len(events) // 2
+        for start, part in ((0, events[:middle]), (middle, events[middle:])):
+            if budget[0] <= 0:  # out of writes: what is left of a refused block is refused whole
+                refused.extend(Refused(offset + start + i, str(exc)) for i in range(len(part)))
+                continue
+            budget[0] -= 1
+            try:
+                await self._write(part)
+            except PermanentError as part_exc:
+                await self._bisect(part, offset + start, part_exc, refused, budget)
+                continue
+            self.batches_written += 1
+            self.events_written += len(part)
 
 
-def _settle(item: _Pending, error: BaseException | None) -> None:
+def _settle(item: _Pending, outcome: list[Refused] | BaseException) -> None:
     if item.done.done():
         return
-    if error is None:
-        item.done.set_result(None)
+    if isinstance(outcome, BaseException):
+        item.done.set_exception(outcome)
     else:
-        item.done.set_exception(error)
+        item.done.set_result(outcome)

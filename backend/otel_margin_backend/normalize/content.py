@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from otel_margin_backend.normalize.attributes import decode_attributes, decode_value
+from otel_margin_backend.normalize.attributes import decode_attributes, decode_value, load_json
 from otel_margin_backend.normalize.types import AttrValue
 
 __all__ = ["MessageText", "message_text"]
@@ -94,8 +94,8 @@ def _walk_maybe_json(value: AttrValue, out: list[str]) -> None:
     """Messages sent as a JSON string are parsed; any other string is taken as plain text."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            parsed: object = json.loads(value)
-        except ValueError:
+            parsed: object = load_json(value)
+        except ValueError:  # not JSON, or nested too deep to be messages (LimitExceeded): plain text
             parsed = value
         _walk(parsed, out)
     else:
@@ -107,8 +107,8 @@ def _walk_content(value: AttrValue, out: list[str]) -> None:
     serialized messages), so a prompt that merely looks like JSON is still counted whole."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            parsed: object = json.loads(value)
-        except ValueError:
+            parsed: object = load_json(value)
+        except ValueError:  # not JSON, or nested too deep to be messages (LimitExceeded): plain text
             parsed = None
         items = parsed if isinstance(parsed, list) else [parsed]
         if items and all(isinstance(item, dict) and ("type" in item or "role" in item) for item in items):

@@ -56,13 +56,14 @@ from otel_margin_backend.pipeline.events import (
     context_attribute_names,
     span_event_id,
 )
+from otel_margin_backend.pipeline.limits import cost_problem
 
 __all__ = ["ESTIMATOR_ATTRIBUTE", "PRICING_KEYS", "SERVER_ADDRESS_KEY", "ResourceInfo", "Skipped", "SpanNormalizer"]
 
 ESTIMATOR_ATTRIBUTE = "otel_margin.token_estimator"
 """Event attribute naming the tokenizer behind an estimate (``o200k_base`` or ``chars/4``)."""
 INVALID_COST_ATTRIBUTE = "otel_margin.invalid_reported_cost"
-"""Event attribute naming a cost attribute that was present but not a finite, non-negative number."""
+"""Event attribute naming a cost attribute that was present but unusable (not a number, or outside the limits)."""
 SERVER_ADDRESS_KEY = "server.address"
 PRICING_KEYS = (SERVER_ADDRESS_KEY, *context_attribute_names(DEFAULT_CONTEXT_ATTRIBUTES))
 """Span attributes the default price book reads (API host, then the price-context attributes: service tier,
@@ -70,6 +71,8 @@ batch), copied into ``UsageEvent.attributes`` when present. They never make a sp
 configured ``context_attributes`` replaces all but the API host (``SpanNormalizer``)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_COST_CHARS = 64
+"""A cost written with more characters than this breaks the limits however it reads; not parsed."""
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
 _TOKEN_KEY_SET = frozenset((*TOKEN_KEYS, RAW_USAGE_KEY))
@@ -129,14 +132,17 @@ def _lookup(attrs: Attributes, resource: Attributes, keys: tuple[str, ...]) -> s
 
 
 def _cost(value: AttrValue) -> Decimal | None:
-    """A reported cost as an exact Decimal from its printed form (``Decimal(str(x))``), or None if unusable."""
+    """A reported cost as an exact Decimal from its printed form (``Decimal(str(x))``), or None if unusable: not a
+    number, or outside the limits (``pipeline/limits.py``: finite, 0 to 1,000,000, at most 30 decimal places)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, str) and len(value) > _MAX_COST_CHARS:
         return None
     try:
         cost = Decimal(str(value).strip())
     except InvalidOperation:
         return None
-    return cost if cost.is_finite() and cost >= 0 else None
+    return cost if cost_problem(cost) is None else None
 
 
 class SpanNormalizer:

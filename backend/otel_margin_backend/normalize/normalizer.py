@@ -1,14 +1,17 @@
 """The normalization stage: a decoded OTLP trace request in, one ``UsageEvent`` per model call out.
 
-Pure (no I/O, no clock, no logging per span): the same request always gives the same result, so redelivery is
-harmless downstream. A bad span is rejected alone and counted with its reason; the rest of the request goes on.
-Spans of one provider call (two instrumentations of one client) become one event; across requests the store
-applies the same rule (``storage/README.md``).
+Pure (no I/O, no logging per span, and the clock is the caller's: ``now``): the same request always gives the
+same result, so redelivery is harmless downstream. A bad span is rejected alone and counted with its reason; the
+rest of the request goes on. Every event passes the input limits (``pipeline/limits.py``) once, here, after its
+feature is known: a span whose values would break them is rejected with the limit it broke. Spans of one
+provider call (two instrumentations of one client) become one event; across requests the store applies the same
+rule (``storage/README.md``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
@@ -24,6 +27,7 @@ from otel_margin_backend.pipeline.events import (
     UsageStatus,
     call_precedence,
 )
+from otel_margin_backend.pipeline.limits import MAX_ATTRIBUTES, LimitExceeded, event_problem
 
 __all__ = ["Normalizer"]
 
@@ -56,11 +60,15 @@ class Normalizer:
         self.config = config if config is not None else NormalizeConfig()
         self._spans = SpanNormalizer(self.config, token_counter, context_attributes)
 
-    def normalize(self, data: ExportTraceServiceRequest | Sequence[ResourceSpans]) -> NormalizeResult:
+    def normalize(
+        self, data: ExportTraceServiceRequest | Sequence[ResourceSpans], *, now: datetime | None = None
+    ) -> NormalizeResult:
         """Turn every model-call span of a request into a usage event.
 
         Args:
             data: A decoded ``ExportTraceServiceRequest``, or its ``resource_spans``.
+            now: The receiving server's clock: spans that start outside the accepted window around it are
+                rejected. None skips the time window (replaying recorded data).
 
         Returns:
             The events (``status`` ``unpriced``, or ``missing_usage`` when no token count could be had) and an
@@ -69,17 +77,27 @@ class Normalizer:
         """
         resource_spans = data.resource_spans if isinstance(data, ExportTraceServiceRequest) else data
         result = NormalizeResult()
-        events = result.events
-        event_spans: list[Span] = []
+        candidates: list[UsageEvent] = []
+        candidate_spans: list[Span] = []
         without_feature: list[tuple[UsageEvent, Span]] = []
         span_normalizer = self._spans
         for group in resource_spans:
-            resource = ResourceInfo.from_proto(group.resource)
+            try:
+                if len(group.resource.attributes) > MAX_ATTRIBUTES:
+                    raise SpanRejected(f"the span's resource has more than {MAX_ATTRIBUTES:,} attributes")
+                resource = ResourceInfo.from_proto(group.resource)
+            except (SpanRejected, LimitExceeded) as rejection:
+                for scope in group.scope_spans:
+                    for _ in scope.spans:
+                        result.reject(str(rejection))
+                continue
             for scope in group.scope_spans:
                 for span in scope.spans:
                     try:
+                        if len(span.attributes) > MAX_ATTRIBUTES:
+                            raise SpanRejected(f"span has more than {MAX_ATTRIBUTES:,} attributes")
                         outcome = span_normalizer.normalize(span, resource)
-                    except SpanRejected as rejection:
+                    except (SpanRejected, LimitExceeded) as rejection:
                         result.reject(str(rejection))
                         continue
                     if outcome is Skipped.NON_GENAI:
@@ -88,21 +106,29 @@ class Normalizer:
                     if outcome is Skipped.NOT_MODEL_CALL:
                         result.ignored_non_model_call += 1
                         continue
-                    event = outcome
-                    if event.customer_id == UNATTRIBUTED:
-                        result.unattributed += 1
-                    if event.tokens_estimated:
-                        result.estimated += 1
-                    elif event.status is UsageStatus.MISSING_USAGE:
-                        result.missing_usage += 1
-                    if not event.feature:
-                        without_feature.append((event, span))
-                    events.append(event)
-                    event_spans.append(span)
-        if len(events) > 1:
-            _one_event_per_call(resource_spans, event_spans, result)
+                    if not outcome.feature:
+                        without_feature.append((outcome, span))
+                    candidates.append(outcome)
+                    candidate_spans.append(span)
         if without_feature:
             _features_from_root_spans(resource_spans, without_feature)
+        events = result.events
+        event_spans: list[Span] = []
+        for event, span in zip(candidates, candidate_spans, strict=True):
+            problem = event_problem(event, now)
+            if problem is not None:
+                result.reject(problem)
+                continue
+            if event.customer_id == UNATTRIBUTED:
+                result.unattributed += 1
+            if event.tokens_estimated:
+                result.estimated += 1
+            elif event.status is UsageStatus.MISSING_USAGE:
+                result.missing_usage += 1
+            events.append(event)
+            event_spans.append(span)
+        if len(events) > 1:
+            _one_event_per_call(resource_spans, event_spans, result)
         return result
 
 

@@ -10,11 +10,11 @@ reported total equal to the exclusive sum), or by the provider's own usage objec
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from otel_margin_backend.normalize.attributes import load_json
 from otel_margin_backend.normalize.conventions import (
     CACHE_READ_KEYS,
     CACHE_WRITE_KEYS,
@@ -26,12 +26,14 @@ from otel_margin_backend.normalize.conventions import (
 )
 from otel_margin_backend.normalize.result import SpanRejected
 from otel_margin_backend.normalize.types import AttrValue
+from otel_margin_backend.pipeline import limits
 
 __all__ = ["MAX_TOKENS", "TokenCounts", "resolve_tokens", "resolve_tokens_detail", "token_count"]
 
-MAX_TOKENS = 1_000_000_000
+MAX_TOKENS = limits.MAX_TOKENS
 """Largest count accepted for one call. Context windows top out around 10^7 tokens; anything above 10^9 is a
-unit error or corruption, and would swamp a customer's bill, so the span is rejected instead."""
+unit error or corruption, and would swamp a customer's bill, so the span is rejected instead. Checked here on each
+attribute, and again (``pipeline/limits.py``) on the counts after cache and reasoning tokens are added."""
 
 
 class TokenCounts(NamedTuple):
@@ -120,12 +122,20 @@ def _raw_int(obj: object, *path: str) -> int | None:
 def _raw_usage(value: AttrValue) -> _RawUsage | None:
     """Read Anthropic, OpenAI Chat Completions or OpenAI Responses usage; anything else gives None.
 
-    The raw object is supplementary, so a malformed one is ignored rather than rejected.
+    The raw object is supplementary, so a malformed one is ignored rather than rejected; one over the size or
+    nesting limits is hostile, and rejects the span.
+
+    Raises:
+        SpanRejected: the JSON text is over ``MAX_RAW_USAGE_BYTES`` or nested deeper than ``MAX_DEPTH``.
     """
     obj: object = value
     if isinstance(value, str):
+        if len(value) > limits.MAX_RAW_USAGE_BYTES // 4 and len(value.encode()) > limits.MAX_RAW_USAGE_BYTES:
+            raise SpanRejected(f"{RAW_USAGE_KEY} is over {limits.MAX_RAW_USAGE_BYTES // 1024} KiB")
         try:
-            obj = json.loads(value)
+            obj = load_json(value)
+        except limits.LimitExceeded:
+            raise SpanRejected(f"{RAW_USAGE_KEY} is nested deeper than {limits.MAX_DEPTH} levels") from None
         except ValueError:
             return None
     if not isinstance(obj, dict):

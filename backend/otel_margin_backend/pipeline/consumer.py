@@ -25,13 +25,17 @@ class Accepted:
     """Items refused for bad data; reported as OTLP partial success."""
     message: str = ""
     """Why items were rejected (human-readable, one line); empty when none were."""
+    refused: tuple[tuple[int, str], ...] = ()
+    """For ``consume_events``: (index in the events passed, reason) of each event the store refused for its data
+    (counted in ``rejected`` too); the rest are durable."""
 
 
 class UsageConsumer(Protocol):
     """Takes decoded input, returns once everything valid in it is durable.
 
     Both methods raise ``RetryableError`` when the store cannot take the events now, and
-    ``PermanentError`` when the input as a whole is unusable.
+    ``PermanentError`` when the input as a whole is unusable. Items refused alone (a span over a limit, a row
+    the database would not take) are reported in ``Accepted``, never raised: their neighbours are durable.
     """
 
     async def consume_traces(self, request: ExportTraceServiceRequest) -> Accepted:

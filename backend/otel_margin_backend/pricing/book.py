@@ -8,7 +8,8 @@ cache decomposition, same Decimal operations. Then it applies the user's negotia
 A book never changes. New data (a fetched ``data.json``) or new overrides make a new book, which
 ``CurrentPriceBook`` (``pricer.py``) swaps in with one reference assignment: a call is priced wholly
 by the old book or wholly by the new one. The caches inside (names → price schedules → rate cards)
-memoize pure functions of the snapshot, so they never change a result.
+memoize pure functions of the snapshot, so they never change a result; they are bounded by entries and by bytes
+(``cache.py``), and a key with a name longer than ``names.MAX_NAME_CHARS`` is never cached.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Final
 from genai_prices.types import Provider
 
 from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES, UsageEvent, UsageStatus
+from otel_margin_backend.pricing.cache import DEFAULT_MAX_BYTES, BoundedCache
 from otel_margin_backend.pricing.data import PriceData
 from otel_margin_backend.pricing.errors import PricingFileError, Problem
+from otel_margin_backend.pricing.names import MAX_NAME_CHARS
 from otel_margin_backend.pricing.overrides import Discount, Overrides
 from otel_margin_backend.pricing.rates import compile_or_none
 from otel_margin_backend.pricing.resolve import DEFAULT_CACHE_SIZE, Resolution, Resolved, Resolver
@@ -43,6 +46,7 @@ class PriceBook:
         azure_deployments: Azure deployment name → model name.
         context_attributes: Price-context key → span attributes carrying it (``DEFAULT_CONTEXT_ATTRIBUTES``).
         cache_size: Most distinct names remembered (resolutions and price schedules each).
+        cache_bytes: Most estimated bytes each name cache keeps.
 
     Raises:
         PricingFileError: a discount in the overrides names a provider or model the data lacks.
@@ -56,6 +60,7 @@ class PriceBook:
         azure_deployments: Mapping[str, str] | None = None,
         context_attributes: Mapping[str, Sequence[str]] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._data = data
         self._overrides = overrides
@@ -64,19 +69,24 @@ class PriceBook:
         attrs = DEFAULT_CONTEXT_ATTRIBUTES if context_attributes is None else context_attributes
         self._context_attributes = tuple((key, tuple(names)) for key, names in attrs.items())
         self._cache_size = cache_size
+        self._cache_bytes = cache_bytes
         self._resolver = Resolver(
             data.providers,
             aliases=overrides.aliases if overrides else None,
             custom_models=tuple(overrides.custom_models) if overrides else (),
             azure_deployments=self._azure,
             cache_size=cache_size,
+            cache_bytes=cache_bytes,
         )
         self._custom_cards: dict[tuple[str | None, str], CustomCards] = {
             key: tuple((p.period, compile_or_none(p.price)) for p in prices)
             for key, prices in (overrides.custom_models.items() if overrides else ())
         }
         self._discounts = self._resolve_discounts(overrides)
-        self._schedules: dict[_Key, PriceSchedule] = {}
+        # A schedule holds its compiled rate cards: a few KiB.
+        self._schedules: BoundedCache[_Key, PriceSchedule] = BoundedCache(
+            cache_size, max_bytes=cache_bytes, entry_bytes=4096
+        )
 
     @classmethod
     def bundled(cls, *, overrides: Overrides | None = None) -> PriceBook:
@@ -280,9 +290,8 @@ class PriceBook:
                 )
         custom = self._custom_cards.get(resolved.custom_key) if resolved.custom_key else None
         schedule = PriceSchedule(resolved, custom, self._discounts_for(resolved))
-        if len(self._schedules) >= self._cache_size:
-            del self._schedules[next(iter(self._schedules))]
-        self._schedules[key] = schedule
+        if all(part is None or len(part) <= MAX_NAME_CHARS for part in key):
+            self._schedules.put(key, schedule)
         return schedule
 
     def _rebuild(self, data: PriceData, overrides: Overrides | None) -> PriceBook:
@@ -292,6 +301,7 @@ class PriceBook:
             azure_deployments=self._azure,
             context_attributes=dict(self._context_attributes),
             cache_size=self._cache_size,
+            cache_bytes=self._cache_bytes,
         )
 
     def _resolve_discounts(self, overrides: Overrides | None) -> tuple[tuple[Discount, str | None], ...]:

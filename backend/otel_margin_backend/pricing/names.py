@@ -2,6 +2,10 @@
 
 Pure string functions with no data access, so each rule can be read and tested on its own.
 ``resolve.py`` tries their outputs against the data in a fixed order and records which one worked.
+
+Work is linear in a name's length and bounded: at most ``MAX_PREFIX_HOPS`` gateway prefixes are removed, and a
+name longer than ``MAX_NAME_CHARS`` gets no derived readings at all (the edge refuses such names before pricing;
+this keeps other callers, the simulator and the CLI, bounded too).
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
+
+from otel_margin_backend.pipeline.limits import MAX_NAME_BYTES
 
 PROVIDER_IDS: Final = MappingProxyType(
     {
@@ -73,6 +79,11 @@ Names not listed fall back to genai-prices' own ``provider_match`` rules (``reso
 GATEWAY_NAMES: Final = frozenset({"litellm", "openai_compatible", "openai-compatible", "portkey", "helicone"})
 """Provider values that name a gateway rather than who serves the model: the model name decides."""
 
+MAX_NAME_CHARS: Final = MAX_NAME_BYTES
+"""Longest name that gets derived readings: the ingest edge's limit (``pipeline/limits.py``)."""
+MAX_PREFIX_HOPS: Final = 3
+"""Most gateway prefixes removed from one name (``litellm/openrouter/anthropic/claude-3.5-sonnet`` has three)."""
+
 _BEDROCK_REGIONS: Final = ("us-gov", "us", "eu", "apac", "au", "jp", "ca", "in", "global")
 _BEDROCK_REGION_RE: Final = re.compile(r"^(?:" + "|".join(re.escape(r) for r in _BEDROCK_REGIONS) + r")\.(?=[a-z])")
 _BEDROCK_VERSION_RE: Final = re.compile(r"-v\d+(?::\d+)?$")
@@ -130,16 +141,21 @@ def spellings(model: str) -> list[Spelling]:
         model: The model name in lookup form.
 
     Returns:
-        The name itself first, then each derived reading (deduplicated).
+        The name itself first, then each derived reading (deduplicated): at most ``MAX_PREFIX_HOPS`` prefixes
+        removed; only the name itself when it is longer than ``MAX_NAME_CHARS``.
     """
     out: list[Spelling] = [Spelling(model)]
+    if len(model) > MAX_NAME_CHARS:
+        return out
     if arn := _BEDROCK_ARN_RE.match(model):
         out.append(Spelling(arn["id"], "aws", f"Bedrock ARN → {arn['id']!r}"))
     if vertex := _VERTEX_PATH_RE.match(model):
         publisher, name = vertex["publisher"], vertex["model"]
         out.append(Spelling(name, "google", f"Vertex AI resource path (publisher {publisher!r}) → {name!r}"))
     rest = model
-    while "/" in rest:
+    for _ in range(MAX_PREFIX_HOPS):
+        if "/" not in rest:
+            break
         head, tail = rest.split("/", 1)
         provider = PROVIDER_IDS.get(head)
         if provider is None and head not in GATEWAY_NAMES:
@@ -168,9 +184,12 @@ def loose_variants(model: str) -> list[tuple[str, str]]:
         model: The model name in lookup form.
 
     Returns:
-        (name, note) pairs, each derived from the previous one, deduplicated.
+        (name, note) pairs, each derived from the previous one, deduplicated; none for a name longer than
+        ``MAX_NAME_CHARS``.
     """
     out: list[tuple[str, str]] = []
+    if len(model) > MAX_NAME_CHARS:
+        return out
     current = model
 
     def step(new: str, note: str) -> None:

@@ -20,7 +20,9 @@ The rules, in the order they are tried (the first hit wins):
 
 A span that names a known provider which lacks the model stays unresolved rather than borrowing
 another vendor's price (a self-hosted Llama behind the OpenAI SDK is not Meta's API).
-Results are cached per (provider, model, server address); the cache is bounded.
+Results are cached per (provider, model, server address); the caches are bounded by entries and by bytes, and a
+name longer than ``names.MAX_NAME_CHARS`` is never looked up or cached (it resolves to ``UNRESOLVED``; an over-long
+``server.address`` is ignored).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from genai_prices.data_snapshot import find_provider_by_id
 from genai_prices.types import ModelInfo, Provider
 
 from otel_margin_backend.pricing import names
+from otel_margin_backend.pricing.cache import DEFAULT_MAX_BYTES, BoundedCache
 from otel_margin_backend.pricing.types import PriceSource
 
 DEFAULT_CACHE_SIZE = 10_000
@@ -111,6 +114,7 @@ class Resolver:
             lookup form; provider None means "any provider".
         azure_deployments: Azure deployment name → model name.
         cache_size: Most (provider, model, server address) results kept.
+        cache_bytes: Most estimated bytes each cache keeps.
     """
 
     def __init__(
@@ -121,15 +125,18 @@ class Resolver:
         custom_models: Sequence[tuple[str | None, str]] = (),
         azure_deployments: Mapping[str, str] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._providers = list(providers)
         self._by_id = {p.id: p for p in self._providers}
         self._aliases = dict(aliases or {})
         self._custom = frozenset(custom_models)
         self._azure = {names.model_key(k): names.model_key(v) for k, v in (azure_deployments or {}).items()}
-        self._cache: dict[tuple[str, str, str | None], Resolved] = {}
-        self._cache_size = cache_size
-        self._api_cache: dict[str, str | None] = {}
+        self._cache: BoundedCache[tuple[str, str, str | None], Resolved] = BoundedCache(
+            cache_size, max_bytes=cache_bytes, entry_bytes=1024
+        )
+        self._api_cache: BoundedCache[str, str] = BoundedCache(cache_size, max_bytes=cache_bytes, entry_bytes=128)
+        """server.address -> provider id whose API pattern matches it ("" for none)."""
 
     def resolve(self, provider: str | None, model: str | None, *, server_address: str | None = None) -> Resolved:
         """Resolve one (provider, model) pair.
@@ -141,16 +148,20 @@ class Resolver:
                 by its API host when the named provider lacks the model.
 
         Returns:
-            The resolution (never raises; an unknown name resolves to ``UNRESOLVED``).
+            The resolution (never raises; an unknown name resolves to ``UNRESOLVED``, and so does a provider or
+            model name longer than ``names.MAX_NAME_CHARS``, without being looked up).
         """
-        key = (provider or "", model or "", server_address)
+        provider, model = provider or "", model or ""
+        if len(provider) > names.MAX_NAME_CHARS or len(model) > names.MAX_NAME_CHARS:
+            return _unresolved(provider, model, (f"the name is over {names.MAX_NAME_CHARS} characters: not looked up",))
+        if server_address is not None and len(server_address) > names.MAX_NAME_CHARS:
+            server_address = None
+        key = (provider, model, server_address)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        result = self._resolve(provider or "", model or "", server_address)
-        if len(self._cache) >= self._cache_size:
-            del self._cache[next(iter(self._cache))]
-        self._cache[key] = result
+        result = self._resolve(provider, model, server_address)
+        self._cache.put(key, result)
         return result
 
     def provider_id(self, provider: str) -> str | None:
@@ -285,12 +296,12 @@ class Resolver:
     def _server_provider(self, server_address: str | None, pid: str | None) -> str | None:
         if not server_address:
             return None
-        if server_address not in self._api_cache:
+        found = self._api_cache.get(server_address)
+        if found is None:
             url = server_address if "://" in server_address else f"https://{server_address}"
-            found = next((p.id for p in self._providers if re.match(p.api_pattern, url)), None)
-            self._api_cache[server_address] = found
-        found = self._api_cache[server_address]
-        return found if found != pid else None
+            found = next((p.id for p in self._providers if re.match(p.api_pattern, url)), "")
+            self._api_cache.put(server_address, found)
+        return found if found and found != pid else None
 
     def _find_custom(self, p_key: str, pid: str | None, m_key: str) -> tuple[str | None, str] | None:
         if not self._custom:

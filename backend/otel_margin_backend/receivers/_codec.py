@@ -3,10 +3,16 @@
 OTLP/JSON differs from proto3's canonical JSON: trace and span ids are hex (not base64). The ids
 are rewritten to base64 before ``json_format`` parses the rest (integer enums, lowerCamelCase and
 int64-as-string are what it accepts anyway); unknown fields are ignored as the spec requires.
+
+Whatever a body holds, decoding ends in a message or a ``PermanentError`` (400): nesting is bounded by
+orjson (1,024 levels) and ``json_format`` (100 messages), never by the Python stack. Bodies over
+``INLINE_BODY_BYTES`` (or compressed) are decoded in a worker thread (``decode_body``), so a 20 MiB
+JSON body, which ``json_format`` takes seconds to parse, does not stall the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import zlib
@@ -26,6 +32,8 @@ from otel_margin_backend.web.status import TooLarge, UnsupportedMediaType
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+INLINE_BODY_BYTES = 65_536
+"""Identity-encoded bodies up to this size are decoded on the event loop; larger or compressed ones in a thread."""
 
 
 def media_type(content_type: str | None) -> str:
@@ -80,8 +88,26 @@ def decode_request(body: bytes, kind: str) -> ExportTraceServiceRequest:
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=True)
         return message
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise PermanentError(f"body is not a valid OTLP/JSON ExportTraceServiceRequest: {exc}") from None
+    except Exception as exc:  # ParseError, or whatever else json_format meets in a hostile document
+        reason = first_line(exc)[:200]
+        raise PermanentError(f"body is not a valid OTLP/JSON ExportTraceServiceRequest: {reason}") from None
+
+
+async def decode_body(body: bytes, encoding: str | None, kind: str, limit_bytes: int) -> ExportTraceServiceRequest:
+    """``decompress`` then ``decode_request``, in a worker thread unless the body is small and uncompressed."""
+    if len(body) <= INLINE_BODY_BYTES and (encoding or "identity").strip().lower() in ("identity", ""):
+        return decode_request(decompress(body, encoding, limit_bytes), kind)
+    return await asyncio.to_thread(_decompress_and_decode, body, encoding, kind, limit_bytes)
+
+
+def _decompress_and_decode(body: bytes, encoding: str | None, kind: str, limit_bytes: int) -> ExportTraceServiceRequest:
+    return decode_request(decompress(body, encoding, limit_bytes), kind)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def encode_response(response: ExportTraceServiceResponse, kind: str) -> bytes:

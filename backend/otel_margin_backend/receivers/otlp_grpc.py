@@ -2,38 +2,52 @@
 
 grpcio enforces the 4 MiB message limit (after decompression) and answers RESOURCE_EXHAUSTED
 itself; gzip-compressed requests are decompressed by grpcio too.
+
+The method is registered as a generic handler that receives the message as bytes, not through the generated
+servicer: grpcio would decode the request before calling it, so an undecodable message raised outside the
+method (UNKNOWN, with a traceback in the log) and was decoded before the token was checked. Here the token is
+checked first, then the message is decoded inside the same ``try`` that maps every error to a status: an
+undecodable message is INVALID_ARGUMENT, like any other bad input.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from otel_margin_backend.pipeline.consumer import UsageConsumer
+from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.receivers._codec import INLINE_BODY_BYTES
 from otel_margin_backend.web.auth import TokenCheck
 from otel_margin_backend.web.status import classify
 
 MAX_MESSAGE_BYTES = 4 * 1_048_576
 """The OTLP-recommended (and grpcio default) 4 MiB receive limit."""
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+"""The OTLP trace service's full name (``/opentelemetry.proto.collector.trace.v1.TraceService/Export``)."""
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    """The OTLP ``TraceService``: checks the token, hands each request to the consumer, answers per the spec."""
+class TraceService:
+    """``TraceService/Export`` over raw bytes: authenticate, decode, consume, answer."""
 
     def __init__(self, consumer: UsageConsumer, tokens: TokenCheck) -> None:
         self._consumer = consumer
         self._tokens = tokens
 
-    async def Export(
-        self, request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext[object, object]
-    ) -> ExportTraceServiceResponse:
-        """Receive one ``ExportTraceServiceRequest``; partial success for rejected spans."""
+    async def export(self, body: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        """Handle one Export call; every failure becomes a gRPC status with a one-line reason."""
         try:
             self._tokens.check(_metadata(context, "authorization"))
+            if len(body) <= INLINE_BODY_BYTES:
+                request = _decode(body)
+            else:  # a 4 MiB message takes milliseconds to parse: off the event loop
+                request = await asyncio.to_thread(_decode, body)
             accepted = await self._consumer.consume_traces(request)
         except Exception as exc:  # every failure becomes a gRPC status; classify() logs the unexpected
             failure = classify(exc)
@@ -43,10 +57,25 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         if accepted.rejected:
             response.partial_success.rejected_spans = accepted.rejected
             response.partial_success.error_message = accepted.message
-        return response
+        data: bytes = response.SerializeToString()
+        return data
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The generic handler serving ``Export`` with undecoded request bytes."""
+        method: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
+            self.export  # no (de)serializers: bytes in, bytes out
+        )
+        return grpc.method_handlers_generic_handler(SERVICE, {"Export": method})
 
 
-def _metadata(context: grpc.aio.ServicerContext[object, object], key: str) -> str | None:
+def _decode(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        return ExportTraceServiceRequest.FromString(body)
+    except DecodeError as exc:
+        raise PermanentError(f"message is not a valid OTLP ExportTraceServiceRequest: {exc}") from None
+
+
+def _metadata(context: grpc.aio.ServicerContext[bytes, bytes], key: str) -> str | None:
     for name, value in context.invocation_metadata() or ():
         if name == key:
             return value.decode() if isinstance(value, bytes) else value
@@ -63,8 +92,7 @@ def create_server(
             ("grpc.so_reuseport", 0),
         ]
     )
-    service = TraceService(consumer, tokens)
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+    server.add_generic_rpc_handlers((TraceService(consumer, tokens).handler(),))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind the OTLP/gRPC receiver to {host}:{port}: is the port in use?")

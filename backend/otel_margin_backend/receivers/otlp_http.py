@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from otel_margin_backend.pipeline.consumer import UsageConsumer
-from otel_margin_backend.receivers._codec import JSON, decode_request, decompress, encode_response, encode_status
+from otel_margin_backend.receivers._codec import JSON, decode_body, encode_response, encode_status
 from otel_margin_backend.receivers._codec import media_type as parse_media_type
 from otel_margin_backend.web.auth import TokenCheck
 from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
@@ -37,8 +37,8 @@ def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int =
             kind = parse_media_type(request.headers.get("content-type"))
             tokens.check(request.headers.get("authorization"))
             raw = await read_body(request, max_body_bytes)
-            body = decompress(raw, request.headers.get("content-encoding"), max_body_bytes)
-            accepted = await consumer.consume_traces(decode_request(body, kind))
+            message = await decode_body(raw, request.headers.get("content-encoding"), kind, max_body_bytes)
+            accepted = await consumer.consume_traces(message)
         except Exception as exc:  # every failure becomes an OTLP answer; classify() logs the unexpected
             return error_response(exc, kind)
         response = ExportTraceServiceResponse()

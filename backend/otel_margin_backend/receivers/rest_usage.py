@@ -15,17 +15,32 @@ Answers 200 with ``{"accepted": n, "rejected": [...]}`` when at least one event 
 valid ones are stored). Failures have the one JSON error body (``web/status.py``): 400 when no event
 was valid (``details`` lists the rejected ones), or the body is not JSON; 401 without the token; 413
 over the size limit; 415 for another Content-Type or Content-Encoding; 503 with ``Retry-After`` when
-the backend cannot take the events now.
+the backend cannot take the events now. Each item is checked against the input limits
+(``pipeline/limits.py``, ``docs/limits.md``): names and ids in bytes, NUL characters, token counts, costs,
+and a timestamp window around the server's clock; an item that breaks one is a rejected item, never its
+neighbours.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -33,16 +48,32 @@ from starlette.routing import Route
 from otel_margin_backend.pipeline.consumer import UsageConsumer
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.events import NO_FEATURE, UsageEvent, UsageStatus, request_event_id
-from otel_margin_backend.receivers._codec import decompress
+from otel_margin_backend.pipeline.limits import MAX_TOKENS, cost_problem, text_problem, time_problem
+from otel_margin_backend.receivers._codec import INLINE_BODY_BYTES, decompress
 from otel_margin_backend.web.auth import TokenCheck
 from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
 from otel_margin_backend.web.rest import NothingValid, endpoint, require_json
 
-MAX_TOKENS = 1_000_000_000
-"""Larger counts for one call are a bug upstream, not usage: refused."""
+NOW = "now"
+"""Validation-context key of the server's clock; without it (``replay`` checking a file) no time window applies."""
+
+
+def _usable_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _usable_provider(value: str) -> str:
+    _usable_text(value.lower())  # stored lower-cased, which can lengthen a few characters
+    return value
+
 
 Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS, strict=True)]
-Text = Annotated[str, Field(min_length=1, max_length=256)]
+Text = Annotated[str, Field(min_length=1), AfterValidator(_usable_text)]
+"""A name or id: within ``MAX_NAME_BYTES`` UTF-8 bytes, no NUL character."""
+Provider = Annotated[str, Field(min_length=1), AfterValidator(_usable_text), AfterValidator(_usable_provider)]
 
 
 class UsageIn(BaseModel):
@@ -57,7 +88,7 @@ class UsageIn(BaseModel):
     prompt_tokens: Tokens
     completion_tokens: Tokens
     feature: Text | None = Field(default=None, validation_alias=AliasChoices("feature", "event_type"))
-    provider: Text | None = None
+    provider: Provider | None = None
     cached_tokens: Tokens = Field(default=0, validation_alias=AliasChoices("cached_tokens", "cache_read_tokens"))
     cache_write_tokens: Tokens = Field(
         default=0, validation_alias=AliasChoices("cache_write_tokens", "cache_creation_tokens")
@@ -70,10 +101,28 @@ class UsageIn(BaseModel):
 
     @field_validator("timestamp")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime, info: ValidationInfo) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamp needs a time zone (e.g. 2026-11-03T10:15:00Z)")
-        return value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:00:00-14:00 is past year 9999 in UTC
+            raise ValueError("timestamp is out of range") from None
+        now = info.context.get(NOW) if isinstance(info.context, dict) else None
+        if isinstance(now, datetime):
+            problem = time_problem(value, now)
+            if problem is not None:
+                raise ValueError(f"timestamp {problem}")
+        return value
+
+    @field_validator("cost")
+    @classmethod
+    def _cost_fits(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None:
+            problem = cost_problem(value)
+            if problem is not None:
+                raise ValueError(f"cost {problem}")
+        return value
 
     @model_validator(mode="after")
     def _parts_fit(self) -> UsageIn:
@@ -108,21 +157,43 @@ class UsageIn(BaseModel):
         )
 
 
-def parse_events(payload: Any) -> tuple[list[UsageEvent], list[dict[str, object]]]:
-    """Valid events, and one ``{"index", "request_id", "error"}`` entry per invalid one."""
+def parse_events(
+    payload: Any, *, now: datetime | None = None
+) -> tuple[list[UsageEvent], list[dict[str, object]], list[int]]:
+    """Valid events, one ``{"index", "request_id", "error"}`` entry per invalid item, and each event's item index.
+
+    Args:
+        payload: The decoded body: one usage object or a list of them.
+        now: The server's clock for the timestamp window; None applies none.
+
+    Returns:
+        The events, the rejected items, and for each event the index of the item it came from.
+    """
     items = payload if isinstance(payload, list) else [payload]
+    context = {NOW: now} if now is not None else None
     events: list[UsageEvent] = []
     rejected: list[dict[str, object]] = []
+    indexes: list[int] = []
     for index, item in enumerate(items):
         try:
-            events.append(UsageIn.model_validate(item).to_event())
+            events.append(UsageIn.model_validate(item, context=context).to_event())
+            indexes.append(index)
         except ValidationError as exc:
-            rejected.append({
-                "index": index,
-                "request_id": item.get("request_id") if isinstance(item, dict) else None,
-                "error": "; ".join(_describe(e) for e in exc.errors()),
-            })  # fmt: skip
-    return events, rejected
+            request_id = item.get("request_id") if isinstance(item, dict) else None
+            rejected.append(_rejected(index, request_id, "; ".join(_describe(e) for e in exc.errors())))
+    return events, rejected, indexes
+
+
+def _rejected(index: int, request_id: object, error: str) -> dict[str, object]:
+    """A rejected item; its request id is echoed only when it is a usable one."""
+    if not isinstance(request_id, str) or text_problem(request_id) is not None:
+        request_id = None
+    return {"index": index, "request_id": request_id, "error": error}
+
+
+def _index(item: dict[str, object]) -> int:
+    index = item["index"]
+    return index if isinstance(index, int) else 0
 
 
 def _describe(error: Any) -> str:
@@ -131,13 +202,37 @@ def _describe(error: Any) -> str:
     return f"{where}: {message}" if where else message
 
 
-def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int = MAX_BODY_BYTES) -> list[Route]:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_body(
+    raw: bytes, encoding: str | None, max_body_bytes: int, now: datetime
+) -> tuple[list[UsageEvent], list[dict[str, object]], list[int]]:
+    body = decompress(raw, encoding, max_body_bytes)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PermanentError(f"body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict | list) or payload == []:
+        raise PermanentError("send one usage object or a non-empty list of them")
+    return parse_events(payload, now=now)
+
+
+def routes(
+    consumer: UsageConsumer,
+    tokens: TokenCheck,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    clock: Callable[[], datetime] = _utc_now,
+) -> list[Route]:
     """``POST /v1/usage``.
 
     Args:
         consumer: Where valid events go (the ingest pipeline).
         tokens: The ingest-token check every request must pass.
         max_body_bytes: The body limit, after decompression.
+        clock: The server's clock, for the accepted time window.
 
     Returns:
         The route to mount in the app.
@@ -146,17 +241,20 @@ def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int =
     async def post_usage(request: Request) -> Response:
         require_json(request, "usage")
         raw = await read_body(request, max_body_bytes)
-        body = decompress(raw, request.headers.get("content-encoding"), max_body_bytes)
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise PermanentError(f"body is not valid JSON: {exc}") from None
-        if not isinstance(payload, dict | list) or payload == []:
-            raise PermanentError("send one usage object or a non-empty list of them")
-        events, rejected = parse_events(payload)
-        if not events:
+        encoding = request.headers.get("content-encoding")
+        if len(raw) <= INLINE_BODY_BYTES and (encoding or "identity").strip().lower() in ("identity", ""):
+            events, rejected, indexes = _parse_body(raw, encoding, max_body_bytes, clock())
+        else:  # validating a 20 MiB list takes a while: off the event loop
+            events, rejected, indexes = await asyncio.to_thread(_parse_body, raw, encoding, max_body_bytes, clock())
+        stored = 0
+        if events:
+            accepted = await consumer.consume_events(events)
+            stored = accepted.stored
+            for position, reason in accepted.refused:
+                rejected.append(_rejected(indexes[position], events[position].request_id, reason))
+            rejected.sort(key=_index)
+        if not stored:
             raise NothingValid(rejected)
-        await consumer.consume_events(events)
-        return JSONResponse({"accepted": len(events), "rejected": rejected})
+        return JSONResponse({"accepted": stored, "rejected": rejected})
 
     return [Route("/v1/usage", endpoint(post_usage, tokens=tokens), methods=["POST"])]

@@ -5,6 +5,9 @@ function from the migrations) inserts the rows not stored yet and adds exactly t
 ``usage_hourly``, all in one transaction. Redelivered events change no total; overlapping batches
 written concurrently wait for each other (rows go in key order) instead of double counting.
 Spans of one provider call (same ``call_key``) keep one row, whichever arrives first (README.md).
+
+A failed write is classified by ``failure_kind`` (one table, below): a row the database refuses for what it
+holds is the sender's problem and is never retried; only a database that cannot take writes now is.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import psycopg
-from psycopg import errors as pgerrors
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from otel_margin_backend.pipeline.errors import PermanentError, StoreUnavailable
 from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES, UsageEvent
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.storage.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +70,69 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 COLUMN_LIST = ", ".join(name for name, _ in COLUMNS)
 COLUMN_TYPES = [type_ for _, type_ in COLUMNS]
 _MAX_ATTEMPTS = 3
+_ROWS_PER_YIELD = 500
+"""Rows formatted between two yields to the event loop (about 5 ms of work)."""
 STORED_ATTRIBUTES = frozenset(key for keys in DEFAULT_CONTEXT_ATTRIBUTES.values() for key in keys)
 """The span attributes kept on a row by default: those that chose its price beyond model and tokens (so a re-price
 can choose it again), i.e. the default price-context attributes. Everything else a span carried stays in the trace
 backend. A configured ``context_attributes`` is passed in as ``stored_attributes``."""
+
+
+class FailureKind(Enum):
+    """What a failed write means for the rows in it."""
+
+    REFUSED = "refused"
+    """The database refused a row for what it holds: the same rows would fail again (client error)."""
+    CONFLICT = "conflict"
+    """A lock conflict with a concurrent transaction: the same write may succeed at once."""
+    UNAVAILABLE = "unavailable"
+    """The database cannot take writes now (down, shutting down, full, misconfigured): retry later."""
+
+
+REFUSED_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+"""SQLSTATE classes that mean the data is at fault: 22 data exception (22021 NUL in text, 22P05 NUL in jsonb,
+22003 numeric out of range, ...), 23 integrity constraint violation (23514 check, 23502 not null), 54 program
+limit exceeded (54000 "index row size exceeds" for an over-long name)."""
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+"""Serialization failure and deadlock: retried here, then reported as unavailable."""
+
+_CLIENT_DATA_ERRORS = (psycopg.DataError, ValueError, TypeError, OverflowError)
+"""Raised by psycopg's dumpers before a row leaves the process: a Decimal too large for numeric's binary form
+(``psycopg.DataError``), an int beyond int8 (``OverflowError``), a lone surrogate (``UnicodeEncodeError``)."""
+
+
+def failure_kind(exc: BaseException) -> FailureKind:
+    """Classify an error raised while writing a batch.
+
+    Args:
+        exc: What ``write_batch`` (or the pool) raised.
+
+    Returns:
+        ``REFUSED`` for data errors (SQLSTATE classes 22, 23 and 54, and the dumpers' client-side errors),
+        ``CONFLICT`` for 40001 and 40P01, ``UNAVAILABLE`` for everything else: connection errors, 57P01 admin
+        shutdown, 53xxx out of resources, 42xxx missing tables or privileges, pool timeouts.
+    """
+    if isinstance(exc, psycopg.Error):
+        state = exc.sqlstate
+        if state is None:
+            # Client side: psycopg.DataError comes from a dumper; connection and pool errors carry no state either.
+            return FailureKind.REFUSED if isinstance(exc, psycopg.DataError) else FailureKind.UNAVAILABLE
+        if state in CONFLICT_SQLSTATES:
+            return FailureKind.CONFLICT
+        return FailureKind.REFUSED if state[:2] in REFUSED_SQLSTATE_CLASSES else FailureKind.UNAVAILABLE
+    if isinstance(exc, _CLIENT_DATA_ERRORS):
+        return FailureKind.REFUSED
+    return FailureKind.UNAVAILABLE
+
+
+def refusal(exc: BaseException) -> PermanentError:
+    """The ``PermanentError`` a refused write raises: the database's one-line reason, and its SQLSTATE."""
+    if isinstance(exc, psycopg.Error):
+        reason = (exc.diag.message_primary if exc.sqlstate else None) or first_line(exc)
+        state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+    else:
+        reason, state = first_line(exc), ""
+    return PermanentError(f"usage rejected by the database{state}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +173,8 @@ async def write_batch(
     ``stored_attributes`` are the event attributes kept on each row (the price-context attributes).
 
     Raises:
-        PermanentError: a row breaks a table constraint (e.g. negative tokens); nothing is written.
+        PermanentError: the database refused a row for its data (``failure_kind`` is ``REFUSED``: a
+            constraint, a NUL character, an over-long key, a number out of range); nothing is written.
         psycopg.Error: anything else, for the caller to classify.
     """
     if not events:
@@ -122,12 +186,19 @@ async def write_batch(
                 f"COPY pg_temp.usage_staging ({COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(COLUMN_TYPES)
-                for event in events:
-                    await copy.write_row(row(event, stored_attributes))
+                for index, event in enumerate(events, 1):
+                    try:
+                        await copy.write_row(row(event, stored_attributes))
+                    except _CLIENT_DATA_ERRORS as exc:  # a dumper refused a value before it left the process
+                        raise refusal(exc) from exc
+                    if not index % _ROWS_PER_YIELD:
+                        await asyncio.sleep(0)  # formatting rows is CPU work on the event loop: let it breathe
             cur = await conn.execute("SELECT inserted, duplicates FROM usage_ingest_staged()")
             result = await cur.fetchone()
-    except (pgerrors.CheckViolation, pgerrors.NotNullViolation, pgerrors.DataException) as exc:
-        raise PermanentError(f"usage batch rejected by the database: {exc.diag.message_primary or exc}") from exc
+    except psycopg.Error as exc:
+        if failure_kind(exc) is FailureKind.REFUSED:
+            raise refusal(exc) from exc
+        raise
     assert result is not None
     return WriteResult(int(result[0]), int(result[1]))
 
@@ -146,23 +217,24 @@ class UsageWriter:
 
         Raises:
             StoreUnavailable: the database cannot take the write now (the caller answers "retry").
-            PermanentError: the batch breaks a table constraint.
+            PermanentError: the database refused a row of the batch for its data; nothing is written.
         """
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 async with self._pool.connection() as conn:
                     return await write_batch(conn, events, self._stored_attributes)
-            except (pgerrors.DeadlockDetected, pgerrors.SerializationFailure):
+            except PermanentError:
+                raise
+            except TimeoutError as exc:  # pool.connection() timed out: no connection could be had
+                raise StoreUnavailable("no database connection became free in time") from exc
+            except psycopg.Error as exc:
+                kind = failure_kind(exc)
+                if kind is FailureKind.REFUSED:  # raised outside write_batch's transaction (e.g. the pool)
+                    raise refusal(exc) from exc
+                if kind is FailureKind.UNAVAILABLE:
+                    raise StoreUnavailable(f"the database cannot take writes: {first_line(exc)}") from exc
                 # Concurrent overlapping batches are ordered, but stay safe if a user's own writes interleave.
                 if attempt == _MAX_ATTEMPTS:
                     raise StoreUnavailable("the database kept reporting lock conflicts; retry") from None
                 await asyncio.sleep(0.05 * attempt)
-            except PermanentError:
-                raise
-            except (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.AdminShutdown) as exc:
-                raise StoreUnavailable(f"the database cannot take writes: {exc}") from exc
-            except psycopg.errors.InsufficientPrivilege as exc:
-                raise StoreUnavailable(f"the database refused the write: {exc}") from exc
-            except TimeoutError as exc:  # pool.connection() timed out: no connection could be had
-                raise StoreUnavailable("no database connection became free in time") from exc
         raise AssertionError("unreachable")
