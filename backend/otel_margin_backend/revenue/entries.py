@@ -208,11 +208,20 @@ class KnownRefund:
     amount: int
     status: str | None
     created: datetime
+    observed_at: datetime | None = None
+    """When Stripe's refund was in this state (for a failed one: when its failure was known)."""
 
     @property
     def counts(self) -> bool:
         """Failed and canceled refunds gave nothing back."""
         return self.status not in ("failed", "canceled") and self.amount > 0
+
+    def undone_in(self, step: Adjustment) -> int:
+        """The part of a step's ``refunded_to`` this refund no longer stands for: a refund that failed (or was
+        canceled) after the charge payload of the step counted it, i.e. made before the step, failed after it."""
+        if self.counts or self.observed_at is None:
+            return 0
+        return self.amount if self.created <= step.occurred_at < self.observed_at else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,9 +238,10 @@ def refund_increments(steps: Sequence[Adjustment], refunds: Sequence[KnownRefund
 
     In time order (at the same instant refunds first, since a charge payload can only include refunds made before
     it): a refund raises the total by its amount; a step raises it to its ``refunded_to`` if that is higher (the
-    part of ``amount_refunded`` no known refund explains). So a refund reported both by ``refund.created`` and by
-    ``charge.refunded`` counts once, whichever arrived first, and the result depends only on what is recorded,
-    never on the order it arrived in. Each increment's ``refunded_to`` names its entry line (``refund:<n>``).
+    part of ``amount_refunded`` no known refund explains), less the refunds it counted that failed later. So a
+    refund reported both by ``refund.created`` and by ``charge.refunded`` counts once, whichever arrived first, and
+    the result depends only on what is recorded, never on the order it arrived in. Each increment's
+    ``refunded_to`` names its entry line (``refund:<n>``).
 
     Args:
         steps: The charge's ``refund`` adjustments (recorded steps).
@@ -243,7 +253,11 @@ def refund_increments(steps: Sequence[Adjustment], refunds: Sequence[KnownRefund
     items: list[tuple[datetime, int, str, int, int | None]] = [
         (r.created, 0, r.refund_id, r.amount, None) for r in refunds if r.counts
     ]
-    items += [(s.occurred_at, 1, "", 0, s.refunded_to) for s in steps if s.kind == "refund"]
+    items += [
+        (s.occurred_at, 1, "", 0, s.refunded_to - sum(r.undone_in(s) for r in refunds))
+        for s in steps
+        if s.kind == "refund" and s.refunded_to is not None
+    ]
     total = 0
     out: list[RefundIncrement] = []
     for at, _, _, amount, to in sorted(items, key=lambda i: (i[0], i[1], i[2], i[4] or 0)):

@@ -284,9 +284,9 @@ class Ledger:
 
     async def charge_refunds(self, charge_id: str) -> list[KnownRefund]:
         cur = await self.conn.execute(
-            "SELECT refund_id, amount, status, created FROM stripe_charge_refunds(%s)", (charge_id,)
+            "SELECT refund_id, amount, status, created, observed_at FROM stripe_charge_refunds(%s)", (charge_id,)
         )
-        return [KnownRefund(str(r), int(a), s, c) for r, a, s, c in await cur.fetchall()]
+        return [KnownRefund(str(r), int(a), s, c, o) for r, a, s, c, o in await cur.fetchall()]
 
     async def refund(self, refund_id: str) -> tuple[str, KnownRefund] | None:
         """A recorded refund with its charge id, or None."""

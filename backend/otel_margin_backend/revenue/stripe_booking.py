@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from otel_margin_backend.pipeline.errors import RetryableError
+from otel_margin_backend.pipeline.money import money
 from otel_margin_backend.revenue.config import RevenueConfig
+from otel_margin_backend.revenue.currency import to_major
 from otel_margin_backend.revenue.entries import (
     charge_bookings,
     credit_note_booking,
@@ -37,6 +39,10 @@ from otel_margin_backend.revenue.ledger import CustomerObservation, DocumentStat
 from otel_margin_backend.revenue.recognition import utc
 from otel_margin_backend.revenue.stripe_api import StripeApi
 from otel_margin_backend.revenue.stripe_objects import Charge, CreditNote, Customer, Dispute, Invoice, Line, Refund
+
+
+def _money(minor: int, currency: str) -> str:
+    return money(to_major(minor, currency), currency, code=True)
 
 
 class MissingData(RetryableError):
@@ -205,12 +211,12 @@ class StripeBooker:
                 customers = await self._customers(ledger, note.customer, expanded=note.customer_object, at=change.at)
                 fetched: Refund | None = None
                 missing: str | None = None
-                waits = change.state == "issued" and note.refund and note.refunded_part() is None
-                if waits and note.refund and await ledger.refund(note.refund) is None:
+                unsplit = change.state == "issued" and note.refund is not None and note.refunded_part() is None
+                if unsplit and note.refund is not None and await ledger.refund(note.refund) is None:
                     if self.api is None:
                         missing = "no API key is set to fetch it"
                     elif (fetched := await asyncio.to_thread(self.api.refund, note.refund)) is None:
-                        missing = f"Stripe answered 404 for {note.refund}"
+                        missing = "Stripe answered 404 for it"
                 return Prepared(change, tuple(customers), refund=fetched, missing=missing)
             case DisputeClosed(dispute=dispute):
                 disputed = dispute.charge_object
@@ -219,7 +225,7 @@ class StripeBooker:
                     if self.api is None:
                         missing = "no API key is set to fetch it"
                     elif (disputed := await asyncio.to_thread(self.api.charge, dispute.charge)) is None:
-                        missing = f"Stripe answered 404 for {dispute.charge}"
+                        missing = "Stripe answered 404 for it"
                 customer = disputed.customer if disputed else None
                 customers = await self._customers(ledger, customer, at=change.lost_at)
                 return Prepared(change, tuple(customers), charge=disputed, missing=missing)
@@ -318,24 +324,25 @@ class StripeBooker:
         refund = change.refund
         if refund.charge is None:
             return Result("ignored", f"refund {refund.id} is not of a charge: revenue does not book it")
-        await self._record_refund(ledger, refund, charge, change.at)
+        await self._record_refund(ledger, refund, refund.charge, charge, change.at)
         changed = await self.rebook_charge(ledger, refund.charge)
         changed = await self._rebook_notes_of(ledger, refund.id) or changed
         what = f"refund {refund.id} of charge {refund.charge}: {refund.amount} {refund.status or ''}".rstrip()
         return Result("booked" if changed else "unchanged", what)
 
     async def _record_refund(
-        self, ledger: Ledger, refund: Refund, charge: Charge | None, observed_at: int, customer: str | None = None
-    ) -> None:
-        assert refund.charge is not None
+        self, ledger: Ledger, refund: Refund, charge_id: str, charge: Charge | None, observed_at: int,
+        customer: str | None = None,
+    ) -> None:  # fmt: skip
+        """Record a refund and what it says about its charge (``customer``: the charge's, if nothing else says)."""
         charge = charge or refund.charge_object
         await ledger.observe_charge(
-            refund.charge, stripe_customer_id=refund.customer or (charge.customer if charge else None) or customer,
+            charge_id, stripe_customer_id=refund.customer or (charge.customer if charge else None) or customer,
             currency=refund.currency,
             payment_intent_id=refund.payment_intent or (charge.payment_intent if charge else None),
             invoice_id=charge.invoice if charge else None,
         )  # fmt: skip
-        await ledger.observe_refund(refund.id, refund.charge, refund.amount, refund.status, refund.created, observed_at)
+        await ledger.observe_refund(refund.id, charge_id, refund.amount, refund.status, refund.created, observed_at)
 
     async def _rebook_notes_of(self, ledger: Ledger, refund_id: str) -> bool:
         """Book again the credit notes that waited for this refund's amount; True if any changed."""
@@ -362,18 +369,18 @@ class StripeBooker:
             return Result("reversed" if changed else "unchanged", f"credit note {note.id} voided")
         refunded = await self._refunded_part(ledger, note, prepared)
         detail = f"credit note {note.id}"
-        if refunded is None:
-            assert note.refund is not None
+        if refunded is None and note.refund is not None:
             refunded = note.refundable  # book only the part surely not refunded: never count a refund twice
             await ledger.wait_for_refund(note, note.refund)
             reason = (
-                f"names refund {note.refund} but not how much of its {note.total} it refunded to the card, and "
-                f"{prepared.missing or 'the refund is unknown'}: only the part surely not refunded "
-                f"({note.total - refunded}) is booked; set STRIPE_API_KEY, or subscribe the endpoint to refund.created"
+                f"names refund {note.refund} but not how much of its {_money(note.total, note.currency)} it refunded "
+                f"to the card, and {prepared.missing or 'the refund is unknown'}: only the part surely not refunded "
+                f"({_money(note.total - refunded, note.currency)}) is booked; "
+                f"{self._hint('or subscribe the endpoint to refund.created')}"
             )
             await ledger.note_missing(note.id, "credit_note_refund", note.customer, note.currency, refunded, reason)
             detail += f": its refunded part is unknown ({reason})"
-        changed = await ledger.replace(credit_note_booking(note, refunded))
+        changed = await ledger.replace(credit_note_booking(note, refunded or 0))
         return Result("booked" if changed else "unchanged", detail)
 
     async def _refunded_part(self, ledger: Ledger, note: CreditNote, prepared: Prepared) -> int | None:
@@ -383,7 +390,7 @@ class StripeBooker:
             return refunded
         fetched = prepared.refund
         if fetched is not None and fetched.charge is not None:
-            await self._record_refund(ledger, fetched, None, int(time.time()), customer=note.customer)
+            await self._record_refund(ledger, fetched, fetched.charge, None, int(time.time()), customer=note.customer)
             await self.rebook_charge(ledger, fetched.charge)
         known = await ledger.refund(note.refund)
         if known is None:
@@ -403,20 +410,24 @@ class StripeBooker:
         new = await ledger.dispute_lost(dispute.id, dispute.charge, dispute.currency, dispute.amount, change.lost_at)
         context = await ledger.charge_context(dispute.charge)
         if context is not None and context.stripe_customer_id is None and context.invoice_id is None:
-            why = (
-                f"its charge {dispute.charge} is unknown (no earlier event named it) and {prepared.missing}"
-                if prepared.missing and not named_before
-                else f"its charge {dispute.charge} has no Stripe customer and pays no known invoice"
-            )
-            reason = (
-                f"lost dispute booked whole, without a customer or a tax split: {why}; set STRIPE_API_KEY and run "
-                "otel-margin stripe backfill, or book the charge's invoice first"
-            )
+            if prepared.missing and not named_before:
+                why = f"its charge {dispute.charge} is unknown (no earlier event named it) and {prepared.missing}"
+                hint = self._hint("or book the charge's invoice first", backfill=True)
+            else:
+                why = f"its charge {dispute.charge} has no Stripe customer and pays no known invoice"
+                hint = "book the invoice it paid, if any (otel-margin stripe backfill)"
+            reason = f"lost dispute booked whole, without a customer or a tax split: {why}; {hint}"
             await ledger.note_missing(dispute.id, "dispute_charge", None, dispute.currency, dispute.amount, reason)
         if not new:
             return Result("unchanged", f"dispute {dispute.id} already booked")
         await self.rebook_charge(ledger, dispute.charge)
         return Result("booked", f"dispute {dispute.id} lost: {dispute.amount}")
+
+    def _hint(self, alternative: str, *, backfill: bool = False) -> str:
+        """What to do when an object could not be fetched: set a key, or check the one that is set."""
+        if self.api is None:
+            return f"set STRIPE_API_KEY{' and run otel-margin stripe backfill' if backfill else ''}, {alternative}"
+        return f"check that STRIPE_API_KEY is of the Stripe account that sends these events, {alternative}"
 
     async def rebook_charge(self, ledger: Ledger, charge_id: str) -> bool:
         """Rebuild a charge's refund and dispute entries from what is recorded (after a refund, a lost dispute,

@@ -156,9 +156,14 @@ def test_a_refund_known_by_id_and_by_its_charge_counts_once_in_any_order() -> No
     # A refund at the same second as the charge payload that includes it is not counted again.
     same = Adjustment("refund", "ch_1", 4200, at("2026-12-05T08:00:00"), 4200)
     assert rises([same], [re_a]) == [(4200, 4200, "2026-12-05")]
-    # Failed and canceled refunds gave nothing back.
+    # Failed and canceled refunds gave nothing back, also where a charge payload counted them while pending.
     failed = KnownRefund("re_f", 999, "failed", at("2026-12-06"))
     assert rises([], [re_a, failed]) == [(4200, 4200, "2026-12-05")]
+    failed_a = KnownRefund("re_a", 4200, "failed", at("2026-12-05T08:00:00"), observed_at=at("2026-12-06"))
+    assert rises([step_a], [failed_a]) == []
+    # A charge payload from after the failure no longer counts it (amount_refunded went down): it stands as it is.
+    later = Adjustment("refund", "ch_1", 12600, at("2027-01-10T08:00:01"), 12600)
+    assert rises([step_a, later], [failed_a]) == [(12600, 12600, "2027-01-10")]
 
 
 def test_charge_adjustments_split_like_the_invoice_or_stay_whole() -> None:

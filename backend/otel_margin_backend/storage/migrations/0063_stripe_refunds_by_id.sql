@@ -49,9 +49,9 @@ $$;
 
 -- A charge's refunds, in a stable order.
 CREATE FUNCTION stripe_charge_refunds(p_charge_id text)
-RETURNS TABLE (refund_id text, amount bigint, status text, created timestamptz)
+RETURNS TABLE (refund_id text, amount bigint, status text, created timestamptz, observed_at timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT r.refund_id, r.amount, r.status, r.created FROM stripe_refunds r
+    SELECT r.refund_id, r.amount, r.status, r.created, r.observed_at FROM stripe_refunds r
     WHERE r.charge_id = p_charge_id ORDER BY r.created, r.refund_id
 $$;
 
