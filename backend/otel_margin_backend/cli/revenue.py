@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,37 +116,62 @@ def map_customer(
 
 
 @customers_app.command("unmapped")
-def unmapped() -> None:
-    """List Stripe customers whose revenue belongs to no otel-margin customer yet."""
+def unmapped(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """List Stripe customers whose revenue belongs to no otel-margin customer yet, and Stripe bookings that are
+    not exact (with why and what to do)."""
     from otel_margin_backend.revenue.ledger import Ledger, open_connection
 
-    async def run(url: str, timeout_s: float) -> list[Any]:
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"{fmt!r}: use table or json", param_hint="--format")
+
+    async def run(url: str, timeout_s: float) -> tuple[list[Any], list[Any]]:
         async with open_connection(url, timeout_s=timeout_s) as conn:
-            return list(await Ledger(conn).unmapped())
+            ledger = Ledger(conn)
+            return list(await ledger.unmapped()), list(await ledger.booking_issues())
 
     with _session() as (settings, config, url):
-        rows = _run(run(url, settings.storage.connect_timeout_s))
-    if not rows:
+        rows, issues = _run(run(url, settings.storage.connect_timeout_s))
+    if fmt == "json":
+        console.print_json(
+            json.dumps({"unmapped": [r.as_json() for r in rows], "issues": [i.as_json() for i in issues]})
+        )
+        return
+    if not rows and not issues:
         console.print("All booked Stripe revenue belongs to an otel-margin customer.", highlight=False)
         return
-    table = Table(
-        "Stripe customer", "name", "email", "net revenue", "documents", "months",
-        title="Stripe revenue without an otel-margin customer",
-    )  # fmt: skip
-    for row in rows:
-        months = f"{row.first_month:%Y-%m}" if row.first_month == row.last_month else (
-            f"{row.first_month:%Y-%m} to {row.last_month:%Y-%m}")  # fmt: skip
-        table.add_row(
-            row.stripe_customer_id, escape(row.name or ("" if row.metadata_known else "(not fetched)")),
-            escape(row.email or ""), _minor(row.net_minor, row.currency), str(row.documents), months,
+    if rows:
+        why = any(row.issues for row in rows)
+        table = Table(
+            "Stripe customer", "name", "email", "net revenue", "documents", "months", *(["why"] if why else []),
+            title="Stripe revenue without an otel-margin customer",
         )  # fmt: skip
-    console.print(table)
-    console.print(
-        f"Set metadata[{escape(config.stripe_customer_metadata_key)}] on the Stripe customer, or run: "
-        "otel-margin customers map <cus_...> <customer id>",
-        highlight=False,
-        soft_wrap=True,
-    )
+        for row in rows:
+            months = f"{row.first_month:%Y-%m}" if row.first_month == row.last_month else (
+                f"{row.first_month:%Y-%m} to {row.last_month:%Y-%m}")  # fmt: skip
+            table.add_row(
+                row.stripe_customer_id, escape(row.name or ("" if row.metadata_known else "(not fetched)")),
+                escape(row.email or ""), _minor(row.net_minor, row.currency), str(row.documents), months,
+                *([escape(row.issues or "")] if why else []),
+            )  # fmt: skip
+        console.print(table)
+        console.print(
+            f"Set metadata[{escape(config.stripe_customer_metadata_key)}] on the Stripe customer, or run: "
+            "otel-margin customers map <cus_...> <customer id>",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print("All booked Stripe revenue belongs to an otel-margin customer.", highlight=False)
+    if issues:
+        listed = Table("object", "Stripe customer", "amount", "reason", title="Stripe bookings that are not exact")
+        for issue in issues:
+            listed.add_row(
+                issue.object_id, issue.stripe_customer_id or "(none)", _minor(issue.amount_minor, issue.currency),
+                escape(issue.reason),
+            )  # fmt: skip
+        console.print(listed)
 
 
 # -- stripe --------------------------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Lists (with the stripe client's auto-pagination) paid invoices, credit notes, refunds (with their charges) and
 disputes created on or after ``since``, and books each through the same ``StripeBooker`` as webhooks. Bookings are
-keyed by Stripe object ids, so running it twice, or before or after the webhooks of the same objects, books each
-object once. Invoices go first so that refunds and disputes are split into revenue and tax like their invoice.
+keyed by Stripe object ids (refunds by their own ids), so running it twice, or before or after the webhooks of the
+same objects, books each object once. Invoices go first so that refunds and disputes are split into revenue and
+tax like their invoice.
 
 Each object is booked in its own transaction (progress is kept if the run stops). ``dry_run`` books everything
 in one transaction, reports the change, and rolls it back.
@@ -12,6 +13,7 @@ in one transaction, reports the change, and rolls it back.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
@@ -27,6 +29,7 @@ from otel_margin_backend.revenue.stripe_booking import (
     CreditNoteChanged,
     DisputeClosed,
     InvoicePaid,
+    RefundChanged,
     StripeBooker,
 )
 from otel_margin_backend.revenue.stripe_objects import Charge, Refund
@@ -118,10 +121,16 @@ async def backfill(
             by_charge.setdefault(refund.charge, []).append(refund)
             if refund.charge_object is not None:
                 charges[refund.charge] = refund.charge_object
+        listed_at = int(time.time())
         for charge_id, listed in sorted(by_charge.items()):
             known = charges.get(charge_id)
             charge = known if known is not None else await asyncio.to_thread(api.charge, charge_id)
-            await book(ChargeRefunded(charge, max(r.created for r in listed), refunds=tuple(listed)))
+            if charge is None:  # Stripe no longer knows the charge: book its refunds by id
+                for refund in listed:
+                    await book(RefundChanged(refund, listed_at))
+                continue
+            last = max(r.created for r in listed)
+            await book(ChargeRefunded(charge, last, refunds=tuple(listed), observed_at=listed_at))
 
         disputes = api.disputes(since)
         while (dispute := await _next(disputes)) is not None:

@@ -10,9 +10,11 @@ and lost disputes negative. The rules (README.md, "Recognition"):
 - invoice line: ``revenue`` = line amount less inclusive taxes, ``discount`` = -(discounts and applied billing
   credits), ``tax`` = all taxes; each spread over the line's service period, or one-off when the invoice was paid.
 - refund / lost dispute: in the month it happened, split into ``refund``/``dispute`` and ``tax`` in the ratio of
-  the paid invoice's taxes to its total (all ``refund``/``dispute`` while the invoice is unknown).
-- credit note: in its effective month, the part not refunded (refunds are booked from ``charge.refunded``), split
-  into ``credit_note`` and ``tax`` in the credit note's own ratio.
+  the paid invoice's taxes to its total (all ``refund``/``dispute`` while the invoice is unknown). A charge's
+  refunds are what its refunds (known by id) and its ``amount_refunded`` steps say together, each amount once
+  (``refund_increments``).
+- credit note: in its effective month, the part not refunded (refunds are booked with their charge), split into
+  ``credit_note`` and ``tax`` in the credit note's own ratio.
 """
 
 from __future__ import annotations
@@ -121,10 +123,19 @@ def invoice_booking(invoice: Invoice, lines: Sequence[Line], paid_at: int) -> Bo
                    invoice_id=invoice.id)  # fmt: skip
 
 
-def credit_note_booking(note: CreditNote) -> Booking:
-    """The entries of an issued credit note: its part not paid back as a refund, in its effective month."""
+def credit_note_booking(note: CreditNote, refunded: int) -> Booking:
+    """The entries of an issued credit note: its part not paid back as a refund, in its effective month.
+
+    Args:
+        note: The credit note.
+        refunded: The part of it paid back as a refund (``CreditNote.refunded_part``): booked with the refund's
+            charge, so not here.
+
+    Returns:
+        The booking (no entries when all of it was refunded).
+    """
     at = note.effective_at or note.created
-    gross = note.total - note.refunded
+    gross = note.total - min(max(refunded, 0), note.total)
     net, tax = prorate(gross, note.total - note.tax_total, note.total)
     entries = [
         *entries_for("credit_note", -net, recognize(-net, None, at), "", utc(at)),
@@ -141,7 +152,7 @@ def void_booking(source_id: str, currency: str) -> Booking:
 
 @dataclass(frozen=True, slots=True)
 class RefundStep:
-    """One booked increase of a charge's ``amount_refunded``."""
+    """One recorded increase of a charge's ``amount_refunded`` (what a charge payload says, without refund ids)."""
 
     refunded_to: int
     amount: int
@@ -159,18 +170,22 @@ class RefundStep:
 
 
 def refund_steps(amount_refunded: int, booked: int, refunds: Sequence[Refund] | None, at: int) -> list[RefundStep]:
-    """The part of a charge's ``amount_refunded`` not booked yet, as dated steps.
+    """The steps to record for a charge payload's ``amount_refunded`` above what is recorded.
+
+    A step says "by ``occurred_at`` the charge had ``refunded_to`` refunded"; it must never be dated before a
+    refund it includes (``refund_increments`` relies on it). The refunds the payload lists are recorded by id
+    beside the steps.
 
     Args:
         amount_refunded: The charge's cumulative refunded amount, as the payload says.
-        booked: How much of it is already booked (the high-water mark).
+        booked: The highest ``refunded_to`` recorded for the charge.
         refunds: The charge's refunds when the payload lists them (backfill, or older API versions), else None.
-        at: When the change happened if the refunds are not listed (the event's time).
+        at: When the payload was true (the event's time; in backfill, the latest listed refund).
 
     Returns:
-        Nothing when the payload is not ahead of what is booked (a replay, or an older event arriving late).
-        Otherwise one step per listed refund beyond the booked mark, dated when it was made; refunds not listed
-        (made before a backfill's window) are one step dated with the first listed one.
+        Nothing when the payload is not ahead of what is recorded (a replay, or an older event arriving late).
+        Otherwise a step to ``amount_refunded`` at ``at``, preceded, when the listed refunds do not add up to it
+        (refunds made before a backfill's window), by a step to that remainder just before the first listed one.
     """
     if amount_refunded <= booked:
         return []
@@ -179,15 +194,80 @@ def refund_steps(amount_refunded: int, booked: int, refunds: Sequence[Refund] | 
     if not counted or listed > amount_refunded:
         return [RefundStep(amount_refunded, amount_refunded - booked, at)]
     steps: list[RefundStep] = []
-    cumulative = amount_refunded - listed
-    if cumulative > booked:
-        steps.append(RefundStep(cumulative, cumulative - booked, counted[0].created))
-    for refund in counted:
-        before = cumulative
-        cumulative += refund.amount
-        if cumulative > booked:
-            steps.append(RefundStep(cumulative, cumulative - max(before, booked), refund.created, refund.id))
+    remainder = amount_refunded - listed
+    if remainder > booked:
+        steps.append(RefundStep(remainder, remainder - booked, counted[0].created - 1))
+    last = max(at, counted[-1].created)
+    steps.append(RefundStep(amount_refunded, amount_refunded - max(booked, remainder), last))
     return steps
+
+
+@dataclass(frozen=True, slots=True)
+class KnownRefund:
+    """A refund known by its id (from a refund event, a charge's listed refunds, backfill or the API)."""
+
+    refund_id: str
+    amount: int
+    status: str | None
+    created: datetime
+    observed_at: datetime | None = None
+    """When Stripe's refund was in this state (for a failed one: when its failure was known)."""
+
+    @property
+    def counts(self) -> bool:
+        """Failed and canceled refunds gave nothing back."""
+        return self.status not in ("failed", "canceled") and self.amount > 0
+
+    def undone_in(self, step: Adjustment) -> int:
+        """The part of a step's ``refunded_to`` this refund no longer stands for: a refund that failed (or was
+        canceled) after the charge payload of the step counted it, i.e. made before the step, failed after it."""
+        if self.counts or self.observed_at is None:
+            return 0
+        return self.amount if self.created <= step.occurred_at < self.observed_at else 0
+
+
+@dataclass(frozen=True, slots=True)
+class RefundIncrement:
+    """One booked rise of what a charge has refunded: to ``refunded_to``, by ``amount``, at ``occurred_at``."""
+
+    refunded_to: int
+    amount: int
+    occurred_at: datetime
+
+
+def refund_increments(steps: Sequence[Adjustment], refunds: Sequence[KnownRefund]) -> list[RefundIncrement]:
+    """What a charge has refunded over time, each amount once, from its refunds and its ``amount_refunded`` steps.
+
+    In time order (at the same instant refunds first, since a charge payload can only include refunds made before
+    it): a refund raises the total by its amount; a step raises it to its ``refunded_to`` if that is higher (the
+    part of ``amount_refunded`` no known refund explains), less the refunds it counted that failed later. So a
+    refund reported both by ``refund.created`` and by ``charge.refunded`` counts once, whichever arrived first, and
+    the result depends only on what is recorded, never on the order it arrived in. Each increment's
+    ``refunded_to`` names its entry line (``refund:<n>``).
+
+    Args:
+        steps: The charge's ``refund`` adjustments (recorded steps).
+        refunds: The charge's refunds known by id.
+
+    Returns:
+        The increments, in time order.
+    """
+    items: list[tuple[datetime, int, str, int, int | None]] = [
+        (r.created, 0, r.refund_id, r.amount, None) for r in refunds if r.counts
+    ]
+    items += [
+        (s.occurred_at, 1, "", 0, s.refunded_to - sum(r.undone_in(s) for r in refunds))
+        for s in steps
+        if s.kind == "refund" and s.refunded_to is not None
+    ]
+    total = 0
+    out: list[RefundIncrement] = []
+    for at, _, _, amount, to in sorted(items, key=lambda i: (i[0], i[1], i[2], i[4] or 0)):
+        target = total + amount if to is None else to
+        if target > total:
+            out.append(RefundIncrement(target, target - total, at))
+            total = target
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,11 +292,14 @@ class Adjustment:
     refunded_to: int | None = None
 
 
-def charge_bookings(charge_id: str, context: ChargeContext, adjustments: Sequence[Adjustment]) -> list[Booking]:
+def charge_bookings(
+    charge_id: str, context: ChargeContext, adjustments: Sequence[Adjustment], refunds: Sequence[KnownRefund] = ()
+) -> list[Booking]:
     """The refund entries of a charge (one booking) and one booking per lost dispute.
 
     Each amount counts in the month it happened and is split into revenue and tax like the invoice it paid
-    (``invoice_tax / invoice_total``), or wholly revenue while that invoice is not known.
+    (``invoice_tax / invoice_total``), or wholly revenue while that invoice is not known. Refunds are the charge's
+    ``refund_increments`` of its steps and its refunds known by id.
     """
     whole = context.invoice_total or 0
     tax_part = context.invoice_tax or 0
@@ -224,21 +307,24 @@ def charge_bookings(charge_id: str, context: ChargeContext, adjustments: Sequenc
     def split(amount: int) -> tuple[int, int]:
         return prorate(amount, whole - tax_part, whole)
 
-    refunds: list[Entry] = []
+    rows: list[Entry] = []
+    for step in refund_increments(adjustments, refunds):
+        net, tax = split(step.amount)
+        month = month_of(int(step.occurred_at.timestamp()))
+        line = f"refund:{step.refunded_to}"
+        rows += [Entry("refund", month, -net, line, step.occurred_at)] if net else []
+        rows += [Entry("tax", month, -tax, line, step.occurred_at)] if tax else []
     disputes: dict[str, list[Entry]] = {}
     for item in adjustments:
+        if item.kind != "dispute":
+            continue
         net, tax = split(item.amount)
         month = month_of(int(item.occurred_at.timestamp()))
-        if item.kind == "refund":
-            line = f"refund:{item.refunded_to}"
-            refunds += [Entry("refund", month, -net, line, item.occurred_at)] if net else []
-            refunds += [Entry("tax", month, -tax, line, item.occurred_at)] if tax else []
-        else:
-            rows = disputes.setdefault(item.source_id, [])
-            rows += [Entry("dispute", month, -net, "", item.occurred_at)] if net else []
-            rows += [Entry("tax", month, -tax, "", item.occurred_at)] if tax else []
+        lost = disputes.setdefault(item.source_id, [])
+        lost += [Entry("dispute", month, -net, "", item.occurred_at)] if net else []
+        lost += [Entry("tax", month, -tax, "", item.occurred_at)] if tax else []
     return [
-        Booking("stripe", source_id, context.currency, tuple(rows), stripe_customer_id=context.stripe_customer_id,
+        Booking("stripe", source_id, context.currency, tuple(entries), stripe_customer_id=context.stripe_customer_id,
                 invoice_id=context.invoice_id, charge_id=charge_id)
-        for source_id, rows in [(charge_id, refunds), *sorted(disputes.items())]
+        for source_id, entries in [(charge_id, rows), *sorted(disputes.items())]
     ]  # fmt: skip

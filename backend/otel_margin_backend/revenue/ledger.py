@@ -1,4 +1,4 @@
-"""The revenue tables, through the SQL functions and views of migrations 0020-0023.
+"""The revenue tables, through the SQL functions and views of migrations 0020-0023 and 0063.
 
 One ``Ledger`` wraps one async connection. It runs no transaction of its own: callers group a booking (the
 event claim, the document's new state, its entries) in one ``conn.transaction()`` after ``lock()``.
@@ -15,11 +15,14 @@ from typing import Literal, cast
 
 from psycopg.types.json import Jsonb
 
-from otel_margin_backend.revenue.entries import Adjustment, Booking, ChargeContext, RefundStep
+from otel_margin_backend.revenue.currency import to_major
+from otel_margin_backend.revenue.entries import Adjustment, Booking, ChargeContext, KnownRefund, RefundStep
 from otel_margin_backend.revenue.recognition import utc
+from otel_margin_backend.revenue.stripe_objects import CreditNote
 from otel_margin_backend.storage.database import AsyncConn, connect_async
 
 Outcome = Literal["booked", "reversed", "unchanged", "stale", "ignored", "customer"]
+MissingKind = Literal["dispute_charge", "credit_note_refund"]
 
 
 @asynccontextmanager
@@ -76,6 +79,55 @@ class UnmappedCustomer:
     documents: int
     first_month: datetime
     last_month: datetime
+    issues: str | None = None
+    """Why some of it cannot be mapped or split (its open booking issues), if any."""
+
+    def as_json(self) -> dict[str, object]:
+        """The row as JSON for ``customers unmapped --format json``."""
+        return {
+            "stripe_customer_id": self.stripe_customer_id,
+            "name": self.name,
+            "email": self.email,
+            "metadata_known": self.metadata_known,
+            "currency": self.currency,
+            "net": str(to_major(self.net_minor, self.currency)),
+            "net_minor": self.net_minor,
+            "documents": self.documents,
+            "first_month": f"{self.first_month:%Y-%m}",
+            "last_month": f"{self.last_month:%Y-%m}",
+            "issues": self.issues,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BookingIssue:
+    """A row of ``stripe_booking_issues``: a Stripe booking that is not exact, and why."""
+
+    kind: MissingKind
+    object_id: str
+    object_type: str
+    related_id: str
+    """The dispute's charge, or the credit note's refund."""
+    stripe_customer_id: str | None
+    currency: str
+    amount_minor: int
+    reason: str
+    noted_at: datetime
+
+    def as_json(self) -> dict[str, object]:
+        """The issue as JSON for ``customers unmapped --format json``."""
+        return {
+            "kind": self.kind,
+            "object_id": self.object_id,
+            "object_type": self.object_type,
+            "related_id": self.related_id,
+            "stripe_customer_id": self.stripe_customer_id,
+            "currency": self.currency,
+            "amount": str(to_major(self.amount_minor, self.currency)),
+            "amount_minor": self.amount_minor,
+            "reason": self.reason,
+            "noted_at": self.noted_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +276,65 @@ class Ledger:
         """Record a charge's refunds, keyed by refund id so a refund counts once."""
         await self.conn.execute("SELECT stripe_refunds_add(%s, %s)", (charge_id, Jsonb([s.as_json() for s in steps])))
 
+    async def observe_refund(
+        self, refund_id: str, charge_id: str, amount: int, status: str | None, created: int, observed_at: int
+    ) -> bool:
+        """Record a refund as Stripe showed it at ``observed_at`` (its charge must be recorded); True if it changed."""
+        changed = await self._value(
+            "SELECT stripe_refund_observe(%s, %s, %s, %s, %s, %s)",
+            (refund_id, charge_id, amount, status, utc(created), utc(observed_at)),
+        )
+        return bool(changed)
+
+    async def charge_refunds(self, charge_id: str) -> list[KnownRefund]:
+        """The refunds recorded for a charge, as Stripe last showed each."""
+        cur = await self.conn.execute(
+            "SELECT refund_id, amount, status, created, observed_at FROM stripe_charge_refunds(%s)", (charge_id,)
+        )
+        return [KnownRefund(str(r), int(a), s, c, o) for r, a, s, c, o in await cur.fetchall()]
+
+    async def refund(self, refund_id: str) -> tuple[str, KnownRefund] | None:
+        """A recorded refund with its charge id, or None."""
+        cur = await self.conn.execute("SELECT charge_id, amount, status, created FROM stripe_refund_get(%s)",
+                                      (refund_id,))  # fmt: skip
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        charge_id, amount, status, created = row
+        return str(charge_id), KnownRefund(refund_id, int(amount), status, created)
+
+    async def wait_for_refund(self, note: CreditNote, refund_id: str) -> None:
+        """Keep a credit note whose refunded part is unknown, to book it again once its refund is recorded."""
+        await self.conn.execute(
+            "SELECT stripe_credit_note_refund_wait(%s, %s, %s)", (note.id, refund_id, Jsonb(note.model_dump()))
+        )
+
+    async def notes_waiting_for(self, refund_id: str) -> list[CreditNote]:
+        """Issued credit notes kept by ``wait_for_refund`` for this refund."""
+        cur = await self.conn.execute("SELECT stripe_credit_notes_waiting_for(%s)", (refund_id,))
+        return [CreditNote.model_validate(note) for (note,) in await cur.fetchall()]
+
+    async def note_missing(
+        self, object_id: str, kind: MissingKind, stripe_customer_id: str | None, currency: str, amount_minor: int,
+        reason: str,
+    ) -> None:  # fmt: skip
+        """Say why a booking is not exact (``stripe_booking_issues`` shows it until it is resolved)."""
+        await self.conn.execute(
+            "SELECT stripe_missing_data_note(%s, %s, %s, %s, %s, %s)",
+            (object_id, kind, stripe_customer_id, currency, amount_minor, reason),
+        )
+
+    async def booking_issues(self) -> list[BookingIssue]:
+        """Stripe bookings that are not exact (an unknown dispute charge, a credit note whose split is unknown)."""
+        cur = await self.conn.execute(
+            "SELECT kind, object_id, object_type, related_id, stripe_customer_id, currency, amount_minor, reason,"
+            " noted_at FROM stripe_booking_issues ORDER BY noted_at, object_id"
+        )
+        return [
+            BookingIssue(kind, str(oid), str(otype), str(rel), sid, str(cur_), int(amount), str(reason), noted)
+            for kind, oid, otype, rel, sid, cur_, amount, reason, noted in await cur.fetchall()
+        ]
+
     async def dispute_lost(self, dispute_id: str, charge_id: str, currency: str, amount: int, lost_at: int) -> bool:
         """Record a lost dispute; False when it was recorded before."""
         new = await self._value(
@@ -266,11 +377,13 @@ class Ledger:
         """Stripe customers with booked revenue but no otel-margin customer."""
         cur = await self.conn.execute(
             "SELECT stripe_customer_id, name, email, metadata_known, currency, net_minor, documents, first_month,"
-            " last_month FROM stripe_customers_unmapped ORDER BY stripe_customer_id, currency"
+            " last_month, issues FROM stripe_customers_unmapped ORDER BY stripe_customer_id, currency"
         )
         return [
-            UnmappedCustomer(str(sid), name, email, bool(known), str(cur_), int(net or 0), int(docs), first, last)
-            for sid, name, email, known, cur_, net, docs, first, last in await cur.fetchall()
+            UnmappedCustomer(
+                str(sid), name, email, bool(known), str(cur_), int(net or 0), int(docs), first, last, issues
+            )
+            for sid, name, email, known, cur_, net, docs, first, last, issues in await cur.fetchall()
         ]
 
     async def set_reporting_currency(self, currency: str) -> str:

@@ -1,4 +1,5 @@
-"""Reading from Stripe's API with the stripe library's client: customer lookups and backfill listings.
+"""Reading from Stripe's API with the stripe library's client: lookups (customers, charges, refunds) and backfill
+listings.
 
 Calls are synchronous (the library's requests-based client); async callers run them with ``asyncio.to_thread``.
 Lists use the client's auto-pagination (``auto_paging_iter``: ``has_more`` / ``starting_after``). Every Stripe
@@ -120,10 +121,27 @@ class StripeApi:
             refs.extend(str(payment[k]) for k in ("charge", "payment_intent") if isinstance(payment.get(k), str))
         return refs
 
-    def charge(self, charge_id: str) -> Charge:
-        """The charge with this id, from Stripe's API."""
-        found = self._call(f"charge {charge_id}", lambda: self._client.v1.charges.retrieve(charge_id))
-        return parse(Charge, found.to_dict(), f"charge {charge_id}")
+    def _found(self, what: str, call: Callable[[], Any]) -> Any | None:
+        """The object, or None when Stripe answers 404 for it (it does not exist, or not in this account)."""
+        try:
+            return call()
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                log.warning("Stripe does not know the object", extra={"object": what})
+                return None
+            raise StripeUnavailable(f"Stripe API ({what}) at {self.base} failed: {_describe(exc)}") from None
+        except stripe.StripeError as exc:
+            raise StripeUnavailable(f"Stripe API ({what}) at {self.base} failed: {_describe(exc)}") from None
+
+    def charge(self, charge_id: str) -> Charge | None:
+        """The charge, or None when Stripe does not know it (a 404)."""
+        found = self._found(f"charge {charge_id}", lambda: self._client.v1.charges.retrieve(charge_id))
+        return None if found is None else parse(Charge, found.to_dict(), f"charge {charge_id}")
+
+    def refund(self, refund_id: str) -> Refund | None:
+        """The refund, or None when Stripe does not know it (a 404)."""
+        found = self._found(f"refund {refund_id}", lambda: self._client.v1.refunds.retrieve(refund_id))
+        return None if found is None else parse(Refund, found.to_dict(), f"refund {refund_id}")
 
     def invoices(self, since: date) -> Iterator[Invoice]:
         """Paid invoices created on or after ``since`` (with their payments expanded)."""

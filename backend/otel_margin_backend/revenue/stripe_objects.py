@@ -1,10 +1,11 @@
 """The parts of Stripe's objects that revenue reads, validated (unknown fields are ignored).
 
 Shapes follow Stripe's API reference for the current API version (2025-03-31 "basil" onwards: invoice line
-``taxes`` with ``tax_behavior``, invoice ``payments``, ``total_taxes``) and also accept the fields older API
-versions send to webhook endpoints pinned to them (line ``tax_amounts`` with ``inclusive``, ``invoice.charge``,
-``invoice.payment_intent``, ``charge.invoice``, credit note ``tax_amounts`` and ``refund``). Expandable fields
-are accepted as an id or as the expanded object.
+``taxes`` with ``tax_behavior``, invoice ``payments``, ``total_taxes``, credit note ``refunds``) and also accept the
+fields older API versions send to webhook endpoints pinned to them (line ``tax_amounts`` with ``inclusive``,
+``invoice.charge``, ``invoice.payment_intent``, ``charge.invoice``, credit note ``tax_amounts`` and ``refund``).
+Expandable fields are accepted as an id or as the expanded object. The tests build these objects from Stripe's
+published example objects of each version (``tests/backend/revenue/testdata``).
 """
 
 from __future__ import annotations
@@ -212,6 +213,9 @@ class Refund(_Model):
     amount: int
     charge: ObjectId | None = None
     charge_object: Charge | None = None
+    payment_intent: ObjectId | None = None
+    customer: ObjectId | None = None
+    """Sent by recent API versions (2026 onwards) only."""
     created: int
     status: str | None = None
     currency: Currency
@@ -270,9 +274,12 @@ class CreditNote(_Model):
     total_taxes: list[Tax] | None = None
     tax_amounts: list[Tax] | None = None
     refunds: list[CreditNoteRefund] | None = None
+    """How much of the credit note each refund paid back (2025-03-31 "basil" onwards)."""
     refund: ObjectId | None = None
-    """Legacy single refund (API versions before 2024-09-30)."""
-    post_payment_amount: int = 0
+    """The refund the credit note made (API versions before 2025-03-31), without its amount unless expanded."""
+    refund_object: Refund | None = None
+    customer_balance_transaction: ObjectId | None = None
+    """Set when part of the credit note went to the customer's balance."""
     out_of_band_amount: int | None = None
     created: int
     effective_at: int | None = None
@@ -282,7 +289,10 @@ class CreditNote(_Model):
     @model_validator(mode="before")
     @classmethod
     def _customer(cls, data: Any) -> Any:
-        return _customer_of(data)
+        data = _customer_of(data)
+        if isinstance(data, dict) and isinstance(data.get("refund"), dict) and "refund_object" not in data:
+            return {**data, "refund_object": data["refund"]}
+        return data
 
     @property
     def tax_total(self) -> int:
@@ -291,13 +301,32 @@ class CreditNote(_Model):
         return sum(t.amount for t in taxes)
 
     @property
-    def refunded(self) -> int:
-        """The part of the credit note paid back as a refund (booked from ``charge.refunded`` instead)."""
+    def refundable(self) -> int:
+        """The most of it a refund can have paid back: all but what was credited outside Stripe."""
+        return max(self.total - (self.out_of_band_amount or 0), 0)
+
+    def refunded_part(self, refund_amount: int | None = None) -> int | None:
+        """The part of the credit note paid back as a refund (booked from the charge's refunds instead).
+
+        Args:
+            refund_amount: The amount of ``refund`` (API versions before 2025-03-31) when known from elsewhere
+                (the ledger or the API); ignored when the payload says the split itself.
+
+        Returns:
+            The refunded part, or None when the payload does not say it and ``refund_amount`` is not given:
+            a credit note before 2025-03-31 that names a refund and also credited the customer's balance.
+        """
         if self.refunds is not None:
             return sum(r.amount_refunded for r in self.refunds)
-        if self.refund:
-            return self.post_payment_amount - (self.out_of_band_amount or 0)
-        return 0
+        if not self.refund:
+            return 0
+        if self.refund_object is not None:
+            return min(self.refund_object.amount, self.refundable)
+        if "customer_balance_transaction" in self.model_fields_set and self.customer_balance_transaction is None:
+            return self.refundable  # nothing went to the balance: all but the out-of-band part was refunded
+        if refund_amount is not None:
+            return min(refund_amount, self.refundable)
+        return None
 
 
 class BalanceTransactionRef(_Model):

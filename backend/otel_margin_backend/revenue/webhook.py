@@ -7,7 +7,9 @@
 - The event id is claimed in ``stripe_events`` in the same transaction as the booking: a redelivered event is a
   ``duplicate`` and books nothing.
 - Booked: ``invoice.paid``, ``invoice.voided``, ``invoice.marked_uncollectible``, ``charge.refunded``,
-  ``credit_note.created``, ``credit_note.voided``, ``charge.dispute.closed`` (lost only); ``customer.created``,
+  ``refund.created``, ``refund.updated``, ``refund.failed``, ``charge.refund.updated`` (a refund counts once
+  whichever of these the endpoint receives, in any order), ``credit_note.created``, ``credit_note.voided``,
+  ``charge.dispute.closed`` (lost only); ``customer.created``,
   ``customer.updated`` and ``customer.deleted`` refresh the customer mapping. Every other type, including
   ``invoice.payment_succeeded`` (revenue comes from ``invoice.paid`` only, so it is never counted twice), is
   recorded as ``ignored``.
@@ -30,10 +32,20 @@ from otel_margin_backend.revenue.stripe_booking import (
     DisputeClosed,
     InvoiceClosed,
     InvoicePaid,
+    RefundChanged,
     Result,
     StripeBooker,
 )
-from otel_margin_backend.revenue.stripe_objects import Charge, CreditNote, Customer, Dispute, Event, Invoice, parse
+from otel_margin_backend.revenue.stripe_objects import (
+    Charge,
+    CreditNote,
+    Customer,
+    Dispute,
+    Event,
+    Invoice,
+    Refund,
+    parse,
+)
 from otel_margin_backend.storage.database import AsyncConn
 
 MAX_BODY_BYTES = 1_048_576
@@ -90,6 +102,8 @@ def change_of(event: Event) -> Change | None:
                 return InvoiceClosed(parse(Invoice, obj, what), "uncollectible", at)
             case "charge.refunded":
                 return ChargeRefunded(parse(Charge, obj, what), at)
+            case "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated":
+                return RefundChanged(parse(Refund, obj, what), at)
             case "credit_note.created":
                 return CreditNoteChanged(parse(CreditNote, obj, what), "issued", at)
             case "credit_note.voided":

@@ -1,11 +1,11 @@
 """A local HTTP server that answers the stripe client's calls the way Stripe's API does.
 
-It serves what a test puts in it: ``GET /v1/customers/{id}``, ``/v1/charges/{id}``, ``/v1/invoices`` (with
-``created[gte]``, ``status`` and ``expand[]=data.payments``), ``/v1/invoices/{id}/lines``, ``/v1/invoice_payments``,
-``/v1/refunds`` (``expand[]=data.charge``), ``/v1/credit_notes`` and ``/v1/disputes``. Lists are Stripe list
-objects, newest first, paginated with ``has_more`` / ``starting_after``; pages hold at most ``page_size`` items
-(2 by default, so that every listing in a test really pages). Unknown objects answer Stripe's 404 error body.
-Every request is recorded, with its Authorization header.
+It serves what a test puts in it: ``GET /v1/customers/{id}``, ``/v1/charges/{id}``, ``/v1/refunds/{id}``,
+``/v1/invoices`` (with ``created[gte]``, ``status`` and ``expand[]=data.payments``), ``/v1/invoices/{id}/lines``,
+``/v1/invoice_payments``, ``/v1/refunds`` (``expand[]=data.charge``), ``/v1/credit_notes`` and ``/v1/disputes``.
+Lists are Stripe list objects, newest first, paginated with ``has_more`` / ``starting_after``; pages hold at most
+``page_size`` items (2 by default, so that every listing in a test really pages). Unknown objects answer Stripe's
+404 error body. Every request is recorded, with its Authorization header.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ class StripeStub:
                 return self._one(self.customers.get(id_), "customer", id_)
             case ["v1", "charges", id_]:
                 return self._one(self.charges.get(id_), "charge", id_)
+            case ["v1", "refunds", id_]:
+                return self._one(next((r for r in self.refunds if r["id"] == id_), None), "refund", id_)
             case ["v1", "invoices", id_, "lines"]:
                 return 200, self._list(f"/v1/invoices/{id_}/lines", self.invoice_lines.get(id_, []), query)
             case ["v1", "invoices"]:

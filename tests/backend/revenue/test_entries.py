@@ -11,9 +11,11 @@ from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.revenue.entries import (
     Adjustment,
     ChargeContext,
+    KnownRefund,
     charge_bookings,
     credit_note_booking,
     invoice_booking,
+    refund_increments,
     refund_steps,
 )
 from otel_margin_backend.revenue.stripe_objects import Charge, CreditNote, Invoice, Refund, parse
@@ -39,19 +41,19 @@ def test_an_inclusive_tax_is_taken_out_of_the_line_amount() -> None:
 
 def test_legacy_fields_of_older_api_versions_are_read() -> None:
     # API versions before 2025-03-31: line tax_amounts with `inclusive`, invoice.charge, invoice.tax, charge.invoice.
-    line = {"id": "il_old", "object": "line_item", "amount": 5000, "period": {"start": sf.ts("2026-11-01"),
-            "end": sf.ts("2026-11-01")}, "discount_amounts": [], "tax_amounts": [{"amount": 1000, "inclusive": False,
-            "tax_rate": "txr_1", "taxability_reason": None, "taxable_amount": 5000}]}  # fmt: skip
-    data = {"id": "in_old", "object": "invoice", "customer": "cus_A", "currency": "gbp", "created": sf.ts("2026-11-01"),
-            "total": 6000, "tax": 1000, "charge": "ch_old", "payment_intent": "pi_old", "status": "paid",
-            "lines": {"object": "list", "data": [line], "has_more": False},
-            "status_transitions": {"paid_at": sf.ts("2026-11-03")}}  # fmt: skip
+    v = sf.ACACIA
+    lines = [sf.line("il_old", 5000, invoice="in_old", currency="gbp", start="2026-11-01",
+                     taxes=[sf.tax(1000, taxable=5000, version=v)], version=v)]  # fmt: skip
+    data = sf.invoice("in_old", customer="cus_A", currency="gbp", created="2026-11-01", paid_at="2026-11-03",
+                      lines=lines, charge="ch_old", payment_intent="pi_old", version=v)  # fmt: skip
+    assert "taxes" not in data["lines"]["data"][0] and "total_taxes" not in data and data["tax"] == 1000
     invoice = parse(Invoice, data, "test")
-    assert invoice.payment_refs == ["ch_old", "pi_old"] and invoice.tax_total == 1000
+    assert invoice.payment_refs == ["ch_old", "pi_old"] and invoice.tax_total == 1000 and invoice.total == 6000
     assert rows(invoice_booking(invoice, invoice.lines.data, sf.ts("2026-11-03"))) == [
         ("il_old", "revenue", "2026-11", 5000), ("il_old", "tax", "2026-11", 1000)]  # fmt: skip
-    charge = parse(Charge, {"id": "ch_old", "currency": "gbp", "invoice": "in_old", "amount_refunded": 10}, "test")
-    assert charge.invoice == "in_old"
+    old = sf.charge("ch_old", amount=6000, customer="cus_A", payment_intent="pi_old", created="2026-11-03",
+                    currency="gbp", invoice="in_old", amount_refunded=10, version=v)  # fmt: skip
+    assert parse(Charge, old, "test").invoice == "in_old"
 
 
 def test_billing_credits_count_as_discounts_and_shipping_is_one_off() -> None:
@@ -69,41 +71,99 @@ def test_billing_credits_count_as_discounts_and_shipping_is_one_off() -> None:
 
 
 def test_a_credit_note_books_what_it_did_not_refund_net_of_its_tax() -> None:
-    data = sf.credit_note("cn_t", invoice="in_3", customer="cus_A", total=6000, tax_amount=1000, created="2026-12-20",
-                          refunded=2400, refund_id="re_1")  # fmt: skip
-    note = parse(CreditNote, data, "test")
-    assert rows(credit_note_booking(note)) == [("", "credit_note", "2026-12", -3000), ("", "tax", "2026-12", -600)]
-    fully_refunded = {**data, "refunds": [{"amount_refunded": 6000, "refund": "re_2", "type": "refund"}]}
-    assert rows(credit_note_booking(parse(CreditNote, fully_refunded, "test"))) == []
+    for version in (sf.BASIL, sf.DAHLIA):  # basil onwards: refunds[].amount_refunded says the refunded part
+        data = sf.credit_note("cn_t", invoice="in_3", customer="cus_A", total=6000, tax_amount=1000,
+                              created="2026-12-20", refunded=2400, refund_id="re_1", version=version)  # fmt: skip
+        note = parse(CreditNote, data, "test")
+        assert note.refunded_part() == 2400
+        assert rows(credit_note_booking(note, 2400)) == [("", "credit_note", "2026-12", -3000),
+                                                         ("", "tax", "2026-12", -600)]  # fmt: skip
+        fully_refunded = {**data, "refunds": [{"amount_refunded": 6000, "refund": "re_2", "type": "refund"}]}
+        assert rows(credit_note_booking(parse(CreditNote, fully_refunded, "test"), 6000)) == []
+    assert sf.credit_note("cn_d", invoice="in_3", customer="cus_A", total=6000, tax_amount=1000,
+                          created="2026-12-20", version=sf.DAHLIA)["post_payment_amount"] == 6000  # fmt: skip
+
+
+def test_a_credit_note_before_basil_says_its_refunded_part_only_when_nothing_went_to_the_balance() -> None:
+    def note(**kw: Any) -> CreditNote:
+        data = sf.credit_note("cn_o", invoice="in_3", customer="cus_A", total=6000, tax_amount=1000,
+                              created="2026-12-20", version=sf.ACACIA, **kw)  # fmt: skip
+        assert "refunds" not in data and "post_payment_amount" not in data
+        return parse(CreditNote, data, "test")
+
+    # 24.00 to the card, 36.00 out of band: nothing to the balance, so the refund is all but the out-of-band part.
+    assert note(refunded=2400, refund_id="re_1", out_of_band=3600).refunded_part() == 2400
+    assert note(refunded=6000, refund_id="re_1").refunded_part() == 6000
+    assert note().refunded_part() == 0  # no refund at all
+    # 24.00 to the card, 36.00 to the balance: the split is not in the object; the refund's amount says it.
+    split = note(refunded=2400, refund_id="re_1")
+    assert split.refund == "re_1" and split.customer_balance_transaction == "cbtxn_o"
+    assert split.refunded_part() is None and split.refunded_part(2400) == 2400
+    assert split.refundable == 6000 and split.refunded_part(9999) == 6000
+    # An expanded refund says it too.
+    expanded = sf.refund("re_1", charge="ch_3", amount=2400, created="2026-12-20", version=sf.ACACIA)
+    assert note(refunded=2400, refund_id=expanded).refunded_part() == 2400
 
 
 def refund(id_: str, amount: int, created: str, status: str = "succeeded") -> Refund:
     return parse(Refund, sf.refund(id_, charge="ch_1", amount=amount, created=created, status=status), "test")
 
 
-def test_refund_steps_book_only_what_is_new() -> None:
+def test_refund_steps_record_only_what_is_new() -> None:
     at = sf.ts("2027-01-10")
     assert refund_steps(4200, 0, None, at) == [_step(4200, 4200, at)]
     assert refund_steps(16800, 4200, None, at) == [_step(16800, 12600, at)]
-    assert refund_steps(4200, 16800, None, at) == []  # older than what is booked: stale
+    assert refund_steps(4200, 16800, None, at) == []  # older than what is recorded: stale
     assert refund_steps(4200, 4200, None, at) == []  # a replay
 
 
-def test_listed_refunds_are_dated_each_and_failed_ones_do_not_count() -> None:
+def test_listed_refunds_leave_a_step_never_dated_before_them() -> None:
     listed = [refund("re_b", 12600, "2027-01-10"), refund("re_x", 999, "2026-12-24", "failed"),
               refund("re_a", 4200, "2026-12-05")]  # fmt: skip
-    steps = refund_steps(16800, 0, listed, sf.ts("2027-01-11"))
-    assert steps == [_step(4200, 4200, sf.ts("2026-12-05"), "re_a"), _step(16800, 12600, sf.ts("2027-01-10"), "re_b")]
-    # Half of re_b was booked before (from a webhook): only the rest of it is new.
-    assert refund_steps(16800, 10000, listed, 0) == [_step(16800, 6800, sf.ts("2027-01-10"), "re_b")]
-    # A refund made before a backfill's window is one step, dated with the first refund listed.
-    assert refund_steps(20000, 0, listed, 0)[0] == _step(3200, 3200, sf.ts("2026-12-05"))
+    assert refund_steps(16800, 0, listed, sf.ts("2027-01-11")) == [_step(16800, 16800, sf.ts("2027-01-11"))]
+    # A backfill dates the charge's total with its last listed refund (never before it).
+    assert refund_steps(16800, 10000, listed, 0) == [_step(16800, 6800, sf.ts("2027-01-10"))]
+    # Refunds made before a backfill's window: a step to their sum just before the first listed refund.
+    assert refund_steps(20000, 0, listed, 0) == [_step(3200, 3200, sf.ts("2026-12-05") - 1),
+                                                 _step(20000, 16800, sf.ts("2027-01-10"))]  # fmt: skip
 
 
 def _step(to: int, amount: int, at: int, refund_id: str | None = None) -> Any:
     from otel_margin_backend.revenue.entries import RefundStep
 
     return RefundStep(to, amount, at, refund_id)
+
+
+def test_a_refund_known_by_id_and_by_its_charge_counts_once_in_any_order() -> None:
+    def at(text: str) -> datetime:
+        return datetime.fromtimestamp(sf.ts(text), UTC)
+
+    re_a = KnownRefund("re_a", 4200, "succeeded", at("2026-12-05T08:00:00"))
+    re_b = KnownRefund("re_b", 12600, "succeeded", at("2027-01-10T08:00:00"))
+    step_a = Adjustment("refund", "ch_1", 4200, at("2026-12-05T08:00:01"), 4200)
+    step_b = Adjustment("refund", "ch_1", 12600, at("2027-01-10T08:00:01"), 16800)
+
+    def rises(steps: list[Adjustment], refunds: list[KnownRefund]) -> list[tuple[int, int, str]]:
+        return [(i.refunded_to, i.amount, f"{i.occurred_at:%Y-%m-%d}") for i in refund_increments(steps, refunds)]
+
+    expected = [(4200, 4200, "2026-12-05"), (16800, 12600, "2027-01-10")]
+    known: list[tuple[list[Adjustment], list[KnownRefund]]] = [
+        ([], [re_a, re_b]), ([step_a, step_b], []), ([step_a, step_b], [re_a, re_b]), ([step_b, step_a], [re_b, re_a]),
+        ([step_a, step_b], [re_b]), ([step_b], [re_a]),
+    ]  # fmt: skip
+    for steps, refunds in known:
+        assert rises(steps, refunds) == expected, (steps, refunds)
+    # A refund at the same second as the charge payload that includes it is not counted again.
+    same = Adjustment("refund", "ch_1", 4200, at("2026-12-05T08:00:00"), 4200)
+    assert rises([same], [re_a]) == [(4200, 4200, "2026-12-05")]
+    # Failed and canceled refunds gave nothing back, also where a charge payload counted them while pending.
+    failed = KnownRefund("re_f", 999, "failed", at("2026-12-06"))
+    assert rises([], [re_a, failed]) == [(4200, 4200, "2026-12-05")]
+    failed_a = KnownRefund("re_a", 4200, "failed", at("2026-12-05T08:00:00"), observed_at=at("2026-12-06"))
+    assert rises([step_a], [failed_a]) == []
+    # A charge payload from after the failure no longer counts it (amount_refunded went down): it stands as it is.
+    later = Adjustment("refund", "ch_1", 12600, at("2027-01-10T08:00:01"), 12600)
+    assert rises([step_a, later], [failed_a]) == [(12600, 12600, "2027-01-10")]
 
 
 def test_charge_adjustments_split_like_the_invoice_or_stay_whole() -> None:
