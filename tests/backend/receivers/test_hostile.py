@@ -67,8 +67,9 @@ def test_a_nul_customer_is_a_400_and_a_valid_request_sent_with_it_is_stored(
         bad = pool.submit(post_usage, backend, usage("poison", customer_id="a\u0000b"))
         good = pool.submit(post_usage, backend, usage("valid"))
     assert bad.result().status_code == 400
-    assert bad.result().json() == {"accepted": 0, "rejected": [
-        {"index": 0, "request_id": "poison", "error": "customer_id: contains a NUL character"}]}  # fmt: skip
+    rejected = [{"index": 0, "request_id": "poison", "error": "customer_id: contains a NUL character"}]
+    message = "the entry is invalid (see details): fix and send again"
+    assert bad.result().json() == {"error": {"code": "INVALID_ARGUMENT", "details": rejected, "message": message}}
     assert (good.result().status_code, good.result().json()) == (200, {"accepted": 1, "rejected": []})
     assert [r[0] for r in usage_rows(db_url)] == ["acct_1"]
 
