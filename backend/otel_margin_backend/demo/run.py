@@ -21,7 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from otel_margin_backend.demo import scenario
 from otel_margin_backend.demo.extras import check_installed, instrumentation
+from otel_margin_backend.demo.ids import NamedCallIds
 from otel_margin_backend.demo.openai_stub import ContentUsage, OpenAIStub
+from otel_margin_backend.demo.reset import ENVIRONMENT, reset
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.service.backend import BackgroundBackend, prepare
 from otel_margin_backend.service.tokens import resolve_token
@@ -41,6 +43,8 @@ class DemoOptions:
     token: str | None = None
     serve: bool = True
     """Keep the local backend serving after the demo (until Ctrl-C)."""
+    reset: bool = False
+    """Remove the demo's earlier data first (demo/reset.py)."""
 
 
 def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -56,6 +60,10 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
     check_installed(embedded_database=settings.storage.embedded)
     with Store(settings.storage) as store:
         prepare(store, settings)
+        if options.reset:
+            removed = reset(store)
+            console.print(f"Removed the demo's earlier data: {removed.calls:,} calls, "
+                          f"{removed.revenue_entries} revenue entries, {removed.budgets} budgets.")  # fmt: skip
         local = options.backend_url is None
         backend = BackgroundBackend(settings, store.url).start() if local else None
         try:
@@ -94,7 +102,8 @@ def _send_traffic(endpoint: str, token: str | None, start: datetime, end: dateti
     headers = {"authorization": f"Bearer {token}"} if token else {}
     exporter = ShiftedExporter(OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces", headers=headers))
     provider = TracerProvider(
-        resource=Resource.create({"service.name": "demo-app", "deployment.environment.name": "demo"})
+        resource=Resource.create({"service.name": "demo-app", "deployment.environment.name": ENVIRONMENT}),
+        id_generator=NamedCallIds(),  # the same call, the same span: a rerun is a redelivery
     )
     provider.add_span_processor(ShiftOnStart())
     chosen = instrumentation()
