@@ -10,13 +10,17 @@ Against a running deployment (``--backend-url``, e.g. in docker compose): the sa
 
 from __future__ import annotations
 
+import shutil
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from otel_margin_backend.demo import scenario
@@ -165,12 +169,38 @@ def _serve_until_interrupted(backend: BackgroundBackend, settings: Settings, con
     token_hint = (
         "OTEL_MARGIN_INGEST_TOKEN" if receivers.ingest_token else f"{settings.storage.data_dir / 'ingest-token'}"
     )
+    http = f"http://{_reachable(receivers.http_host)}:{running.http_port}"
     console.print(
-        f"\nThe backend keeps serving: OTLP/HTTP and REST on http://{receivers.http_host}:{running.http_port}, "
+        f"\nThe backend keeps serving: OTLP/HTTP and REST on {http}, "
         f"OTLP/gRPC on {receivers.grpc_host}:{running.grpc_port} (ingest token: {token_hint}).\n"
-        "Try: otel-margin pnl --by feature   ·   curl localhost:4318/readyz   ·   Ctrl-C stops it."
+        f"In another terminal: {escape(cli_hint())}otel-margin pnl --by feature   ·   curl {http}/readyz\n"
+        "Ctrl-C stops it.",
+        soft_wrap=True,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+
+
+def _reachable(host: str) -> str:
+    # A wildcard bind is reached on the loopback address from this machine.
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def cli_hint() -> str:
+    """What to type before ``otel-margin`` in another terminal: nothing when it is on the PATH, else activate.
+
+    Returns:
+        ``""`` or ``"source <venv>/bin/activate, then "``.
+    """
+    command = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("otel-margin")
+    if found is not None and (command is None or Path(found).resolve() == command):
+        return ""
+    venv = Path(sys.prefix)
+    try:
+        shown = venv.relative_to(Path.cwd())
+    except ValueError:
+        shown = venv
+    return f"source {shown}/bin/activate, then "
