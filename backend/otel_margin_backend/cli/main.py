@@ -161,8 +161,10 @@ def retention(
 @app.command()
 def pnl(
     month: Annotated[str | None, typer.Option(help="Calendar month, e.g. 2026-11 (default: this month).")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="First day, e.g. 2026-11-01.")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last day (inclusive).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First UTC day, e.g. 2026-11-01 (included).")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last UTC day, included; a range reaching today stops at now.")
+    ] = None,
     by: Annotated[GroupBy, typer.Option(help="customer, feature, model, provider or organization.")] = "customer",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:

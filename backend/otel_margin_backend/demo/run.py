@@ -29,6 +29,7 @@ from otel_margin_backend.demo.ids import NamedCallIds
 from otel_margin_backend.demo.openai_stub import ContentUsage, OpenAIStub
 from otel_margin_backend.demo.reset import ENVIRONMENT, reset
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
+from otel_margin_backend.pipeline.periods import hour_end
 from otel_margin_backend.service.backend import BackgroundBackend, prepare
 from otel_margin_backend.service.tokens import resolve_token
 from otel_margin_backend.settings import Settings
@@ -52,11 +53,14 @@ class DemoOptions:
 
 
 def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The simulated stretch: ``days`` whole UTC days back from midnight, up to now (rounded up to the hour)."""
+    """The simulated stretch: ``days`` whole UTC days back from midnight, to the end of the current hour.
+
+    The P&L's range rule (pipeline/periods.py): ``pnl --from <first day> --to <today>`` is this range. Only the
+    calls due by now are made.
+    """
     now = now or datetime.now(UTC)
-    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
-    return start, end
+    return start, hour_end(now)
 
 
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None:
@@ -81,7 +85,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
             _apply_budgets(api, token, end)
             from otel_margin_backend.demo.report import print_report
 
-            print_report(store, settings.pricing, start, end, console)
+            print_report(store, settings.pricing, settings.simulator, start, end, console)
             if backend is not None and options.serve:
                 _serve_until_interrupted(backend, settings, console)
         finally:
@@ -112,7 +116,7 @@ def _send_traffic(endpoint: str, token: str | None, start: datetime, end: dateti
     provider.add_span_processor(ShiftOnStart())
     chosen = instrumentation()
     otel_margin.instrument(tracer_provider=provider, exporter=exporter, instrumentations=[chosen] if chosen else [])
-    calls = traffic.planned_calls(scenario.WORKLOADS, start, end)
+    calls = traffic.planned_calls(scenario.WORKLOADS, start, min(end, datetime.now(UTC)))  # not the future
     with OpenAIStub(ContentUsage(), record=False) as stub, Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True,
