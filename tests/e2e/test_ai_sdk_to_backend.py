@@ -1,0 +1,141 @@
+"""End to end from Node: the Vercel AI SDK (``ai`` with ``@ai-sdk/openai``) exports OTLP/HTTP JSON to the real
+backend, which stores one priced row per model call with the exact token split, customer and feature.
+
+The app (``tests/e2e/node/app.mjs``, packages pinned in its ``package-lock.json``, installed by
+``scripts/bootstrap.sh node``) calls ``generateText`` and ``streamText`` on Chat Completions and on the Responses
+API (``@ai-sdk/openai``'s default), with a cached prompt and a reasoning model, three ways: ai 7 with
+``@ai-sdk/otel``'s ``OpenTelemetry`` and ``LegacyOpenTelemetry``, and ai 6's built-in telemetry. The OpenAI API
+is the local stand-in of ``otel_margin_backend.demo.openai_stub``; each call's prompt names its case, and the
+stand-in answers with that case's usage in OpenAI's own shape (streamed chat: usage in the last chunk). The
+expected cost is ``genai_prices.calc_price`` on exactly that usage.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import psycopg
+import pytest
+from genai_prices import Usage, calc_price
+
+from otel_margin_backend.demo.openai_stub import SNAPSHOTS, OpenAIStub
+from tests.support.backend import TOKEN, BackendThread, running_backend
+from tests.support.stores import Server
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_APP = ROOT / "tests" / "e2e" / "node"
+CUSTOMER = "acct_node_7"
+
+
+class Call(NamedTuple):
+    """What the stand-in answers for one case: OpenAI's counts (input and output include cache and reasoning)."""
+
+    endpoint: str
+    model: str
+    input: int
+    cached: int
+    output: int
+    reasoning: int
+
+
+CALLS = {
+    "chat": Call("chat", "gpt-4o-mini", 1000, 0, 200, 0),
+    "chat-stream": Call("chat", "gpt-4o-mini", 1100, 0, 220, 0),
+    "chat-cached": Call("chat", "gpt-4o-mini", 2048, 1536, 50, 0),
+    "chat-reasoning": Call("chat", "o4-mini", 500, 0, 900, 640),
+    "responses": Call("responses", "gpt-4o-mini", 1300, 1024, 120, 0),
+    "responses-stream-reasoning": Call("responses", "o4-mini", 700, 0, 400, 256),
+}
+
+
+def case_usage(endpoint: str, body: dict[str, Any], model: str) -> dict[str, Any]:
+    """The usage object of the case the prompt names, in the endpoint's wire shape."""
+    text = repr(body)
+    feature = max((name for name in CALLS if f"case:{name} " in text), key=len)
+    call = CALLS[feature]
+    assert call.endpoint == endpoint, (feature, endpoint)
+    if endpoint == "responses":
+        return {
+            "input_tokens": call.input, "input_tokens_details": {"cached_tokens": call.cached},
+            "output_tokens": call.output, "output_tokens_details": {"reasoning_tokens": call.reasoning},
+            "total_tokens": call.input + call.output,
+        }  # fmt: skip
+    return {
+        "prompt_tokens": call.input, "completion_tokens": call.output, "total_tokens": call.input + call.output,
+        "prompt_tokens_details": {"cached_tokens": call.cached, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": call.reasoning, "audio_tokens": 0,
+                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+    }  # fmt: skip
+
+
+def expected_cost(call: Call, at: datetime) -> Decimal:
+    usage = Usage(
+        input_tokens=call.input,
+        cache_read_tokens=call.cached,
+        output_tokens=call.output,
+        output_reasoning_tokens=call.reasoning,
+    )
+    return calc_price(usage, SNAPSHOTS[call.model], provider_id="openai", genai_request_timestamp=at).total_price
+
+
+@pytest.fixture
+def tsdb_url(timescale_server: Server) -> Iterator[str]:
+    url, janitor = timescale_server.new_database()
+    yield url
+    janitor.drop()
+
+
+@pytest.fixture
+def backend(tsdb_url: str, tmp_path: Path) -> Iterator[BackendThread]:
+    with running_backend(tsdb_url, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def stub() -> Iterator[OpenAIStub]:
+    with OpenAIStub(case_usage) as server:
+        yield server
+
+
+def run_node_app(mode: str, base_url: str, endpoint: str, *extra: str) -> None:
+    """Run the app; fails (never skips) when Node or its packages are missing, saying what to run."""
+    node = shutil.which("node")
+    if node is None or not (NODE_APP / "node_modules" / "ai" / "package.json").exists():
+        pytest.fail("run scripts/bootstrap.sh node (Node.js and the app's locked npm packages)", pytrace=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [node, "app.mjs", mode, base_url, endpoint, TOKEN, *extra],
+        env=env, capture_output=True, text=True, timeout=120, cwd=NODE_APP,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("mode", ["otel", "legacy", "v6"])
+def test_ai_sdk_calls_are_stored_once_each_with_exact_tokens_customer_and_cost(
+    mode: str, backend: BackendThread, stub: OpenAIStub, tsdb_url: str
+) -> None:
+    run_node_app(mode, stub.base_url, f"http://127.0.0.1:{backend.http_port}")
+
+    with psycopg.connect(tsdb_url) as conn:
+        rows = conn.execute(
+            "SELECT feature, customer_id, provider, model, input_tokens, cache_read_tokens, cache_write_tokens,"
+            " output_tokens, reasoning_tokens, status, cost_total, time, service FROM usage_events ORDER BY feature"
+        ).fetchall()
+    # One row per provider call: the ai.generateText / ai.streamText (legacy, v6) and invoke_agent / step (otel)
+    # spans around each call carry the same usage and stay unpriced.
+    assert [r[0] for r in rows] == sorted(CALLS)
+    assert len(stub.requests) == len(CALLS)
+    for feature, customer, provider, model, inp, cache_read, cache_write, out, reasoning, status, cost, at, svc in rows:
+        call = CALLS[feature]
+        assert (customer, provider, model, svc, status) == (CUSTOMER, "openai", SNAPSHOTS[call.model], "e2e-node-app",
+                                                           "priced"), feature  # fmt: skip
+        assert (inp, cache_read, cache_write, out, reasoning) == (call.input, call.cached, 0, call.output,
+                                                                  call.reasoning), feature  # fmt: skip
+        assert cost == expected_cost(call, at), feature
