@@ -7,6 +7,7 @@
 //           with enrichSpan, because its `chat` spans carry no runtimeContext
 //   legacy  ai 7 + @ai-sdk/otel's LegacyOpenTelemetry (ai.* spans); runtimeContext + includeRuntimeContext
 //   v6      ai 6 + @ai-sdk/openai 3, built-in telemetry; experimental_telemetry.metadata
+//   v5      ai 5 + @ai-sdk/openai 2, the same
 // Every call is one feature; the prompt names it, so the OpenAI stand-in answers each with its own usage.
 // With RECORD_FILE the finished spans are also written there as JSON lines (name, parent, attributes): the
 // source of tests/backend/normalize/testdata/recorded_ai_sdk_*.yaml.
@@ -36,9 +37,10 @@ provider.register();
 
 let ai;
 let openai;
-if (mode === 'v6') {
-  ai = await import('ai-v6');
-  const { createOpenAI } = await import('ai-sdk-openai-v3');
+const builtIn = mode === 'v6' || mode === 'v5';
+if (builtIn) {
+  ai = await import(mode === 'v6' ? 'ai-v6' : 'ai-v5');
+  const { createOpenAI } = await import(mode === 'v6' ? 'ai-sdk-openai-v3' : 'ai-sdk-openai-v2');
   openai = createOpenAI({ baseURL, apiKey: 'sk-test' });
 } else {
   ai = await import('ai');
@@ -61,7 +63,7 @@ if (mode === 'v6') {
 
 function options(feature, model) {
   const prompt = `case:${feature} How are the margins?`;
-  if (mode === 'v6') {
+  if (builtIn) {
     return {
       model,
       prompt,
@@ -76,7 +78,7 @@ function options(feature, model) {
   };
 }
 
-// openai(model) is the Responses API in @ai-sdk/openai 3 and 4; openai.chat(model) is Chat Completions.
+// openai(model) is the Responses API in @ai-sdk/openai 2, 3 and 4; openai.chat(model) is Chat Completions.
 await ai.generateText(options('chat', openai.chat('gpt-4o-mini')));
 await (await ai.streamText(options('chat-stream', openai.chat('gpt-4o-mini')))).text;
 await ai.generateText(options('chat-cached', openai.chat('gpt-4o-mini')));

@@ -6,7 +6,7 @@ in-memory exporter saw, one case per span. Run from the repository root with the
 
     PYTHONPATH=. .venv/bin/python tests/backend/normalize/testdata/recording/record_ai_sdk_spans.py otel \\
         > tests/backend/normalize/testdata/recorded_ai_sdk_7_otel.yaml
-    (modes: otel, legacy, v6; see app.mjs)
+    (modes: otel, legacy, v6, v5; see app.mjs)
 
 Message text (prompts, answers) is left out; every other attribute is as recorded. The expected values come from
 the stand-in's usage (``CALLS``), not from the spans: reasoning and cache counts are subsets of input and output.
@@ -24,18 +24,19 @@ from typing import Any
 import yaml
 
 from otel_margin_backend.demo.openai_stub import SNAPSHOTS, OpenAIStub
-from tests.e2e.test_ai_sdk_to_backend import CALLS, CUSTOMER, NODE_APP, case_usage
+from tests.e2e.test_ai_sdk_to_backend import CUSTOMER, NODE_APP, case_usage, reported_call
 
 CONTENT = ("ai.prompt", "ai.prompt.messages", "ai.response.text", "gen_ai.input.messages", "gen_ai.output.messages")
 SOURCES = {
     "otel": "ai 7.0.185 + @ai-sdk/openai 4.0.126 + @ai-sdk/otel 1.0.185 OpenTelemetry({usage: true, enrichSpan})",
     "legacy": "ai 7.0.185 + @ai-sdk/openai 4.0.126 + @ai-sdk/otel 1.0.185 LegacyOpenTelemetry()",
     "v6": "ai 6.0.333 + @ai-sdk/openai 3.0.141, built-in telemetry (experimental_telemetry)",
+    "v5": "ai 5.0.285 + @ai-sdk/openai 2.0.140, built-in telemetry (experimental_telemetry)",
 }
 MODEL_CALL_NAMES = ("ai.generateText.doGenerate", "ai.streamText.doStream", "chat ")
 
 
-def expected(span: dict[str, Any]) -> dict[str, Any]:
+def expected(mode: str, span: dict[str, Any]) -> dict[str, Any]:
     attributes = span["attributes"]
     feature = (
         attributes.get("feature.name")
@@ -45,7 +46,7 @@ def expected(span: dict[str, Any]) -> dict[str, Any]:
             else "ai.settings.context.feature"
         ]
     )
-    call = CALLS[feature]
+    call = reported_call(mode, feature)  # ai 5's generateText spans carry no cache or reasoning count
     return {
         "provider": "openai",
         "request_model": call.model,
@@ -70,7 +71,7 @@ def main(mode: str) -> None:
         attributes = {k: v for k, v in span["attributes"].items() if k not in CONTENT}
         case: dict[str, Any] = {"id": "", "span": {"name": span["name"], "attributes": attributes}}
         if span["name"].startswith(MODEL_CALL_NAMES):
-            case["expected"] = expected(span)
+            case["expected"] = expected(mode, span)
             case["id"] = f"{case['expected']['feature']}:{span['name']}"
         else:
             case["skipped"] = "not_model_call"  # the call around the model call, or its step
