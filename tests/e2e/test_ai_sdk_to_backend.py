@@ -53,6 +53,7 @@ CALLS = {
     "chat-reasoning": Call("chat", "o4-mini", 500, 0, 900, 640),
     "responses": Call("responses", "gpt-4o-mini", 1300, 1024, 120, 0),
     "responses-stream-reasoning": Call("responses", "o4-mini", 700, 0, 400, 256),
+    "embed": Call("embeddings", "text-embedding-3-small", 8, 0, 0, 0),
 }
 
 
@@ -77,6 +78,8 @@ def case_usage(endpoint: str, body: dict[str, Any], model: str) -> dict[str, Any
     feature = max((name for name in CALLS if f"case:{name} " in text), key=len)
     call = CALLS[feature]
     assert call.endpoint == endpoint, (feature, endpoint)
+    if endpoint == "embeddings":
+        return {"prompt_tokens": call.input, "total_tokens": call.input}
     if endpoint == "responses":
         return {
             "input_tokens": call.input, "input_tokens_details": {"cached_tokens": call.cached},

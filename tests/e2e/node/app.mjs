@@ -85,6 +85,8 @@ await ai.generateText(options('chat-cached', openai.chat('gpt-4o-mini')));
 await ai.generateText(options('chat-reasoning', openai.chat('o4-mini')));
 await ai.generateText(options('responses', openai('gpt-4o-mini')));
 await (await ai.streamText(options('responses-stream-reasoning', openai('o4-mini')))).text;
+const { prompt: value, ...embedOptions } = options('embed', openai.embedding('text-embedding-3-small'));
+await ai.embed({ ...embedOptions, value });
 
 await provider.forceFlush();
 if (recordFile) {
