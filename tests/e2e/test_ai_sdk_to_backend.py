@@ -64,11 +64,20 @@ count reaches the backend, so cached input is priced as uncached (its ``streamTe
 not guessed around: docs/instrument.md lists it."""
 
 
+AI_SDK_7_OTEL_CHAT_SPANS_CARRY_NO_RUNTIME_CONTEXT = "(unattributed)"
+"""``@ai-sdk/otel`` 1.0.185 ``OpenTelemetry({runtimeContext: true})`` puts ``ai.settings.context.*`` on the
+``invoke_agent`` and ``step`` spans only, never on the ``chat`` span that is priced: without ``enrichSpan`` every
+text call lands on the unattributed customer and its feature is the root span's name (embedding spans carry the
+context; docs/instrument.md)."""
+
+
 def reported_call(mode: str, feature: str) -> Call:
     """What the app's spans report for a case: the stand-in's usage, less what the AI SDK version drops."""
     call = CALLS[feature]
     if mode == "v5" and feature in AI_SDK_5_GENERATE_TEXT_DROPS_CACHE_AND_REASONING:
         return call._replace(cached=0, reasoning=0)
+    if mode == "otel-default":  # reasoning counts only with OpenTelemetry({usage: true})
+        return call._replace(reasoning=0)
     return call
 
 
@@ -158,6 +167,33 @@ def test_ai_sdk_calls_are_stored_once_each_with_exact_tokens_customer_and_cost(
         assert (inp, cache_read, cache_write, out, reasoning) == (call.input, call.cached, 0, call.output,
                                                                   call.reasoning), feature  # fmt: skip
         assert cost == expected_cost(call, at), feature
+
+
+def test_ai_sdk_7_otel_as_registered_by_the_ai_sdk_docs_names_no_customer_on_priced_spans(
+    backend: BackendThread, stub: OpenAIStub, tsdb_url: str
+) -> None:
+    run_node_app("otel-default", stub.base_url, f"http://127.0.0.1:{backend.http_port}")
+
+    with psycopg.connect(tsdb_url) as conn:
+        rows = conn.execute(
+            "SELECT input_tokens, customer_id, feature, model, cache_read_tokens, output_tokens, reasoning_tokens,"
+            " status, cost_total, time FROM usage_events ORDER BY input_tokens"
+        ).fetchall()
+    features = {call.input: name for name, call in CALLS.items()}  # every case's input count is its own
+    assert [r[0] for r in rows] == sorted(features)
+    for inp, customer, feature, model, cache_read, out, reasoning, status, cost, at in rows:
+        call = reported_call("otel-default", features[inp])
+        if call.endpoint == "embeddings":  # its embedding spans do carry runtimeContext: the default keys find it
+            assert (customer, feature) == (CUSTOMER, "embed")
+        else:  # the root span's name is the feature fallback
+            assert (customer, feature) == (
+                AI_SDK_7_OTEL_CHAT_SPANS_CARRY_NO_RUNTIME_CONTEXT,
+                f"invoke_agent {call.model}",
+            )
+        assert (model, cache_read, out, reasoning, status) == (SNAPSHOTS[call.model], call.cached, call.output,
+                                                               call.reasoning, "priced")  # fmt: skip
+        # No money is lost without the reasoning count: OpenAI bills reasoning as output, which includes it.
+        assert cost == expected_cost(call, at) == expected_cost(CALLS[features[inp]], at)
 
 
 def test_ai_sdk_5_generate_text_overbills_cached_input_because_it_reports_no_cache_count() -> None:

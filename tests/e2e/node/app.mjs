@@ -5,6 +5,8 @@
 // MODE is how the app turns the AI SDK's telemetry on, and how it names the customer and feature:
 //   otel    ai 7 + @ai-sdk/otel's OpenTelemetry (GenAI semconv spans); customer and feature put on every span
 //           with enrichSpan, because its `chat` spans carry no runtimeContext
+//   otel-default  the same integration as the AI SDK's docs register it, OpenTelemetry({ runtimeContext: true }):
+//           what it reports without enrichSpan and usage (no customer or feature on `chat`, no reasoning count)
 //   legacy  ai 7 + @ai-sdk/otel's LegacyOpenTelemetry (ai.* spans); runtimeContext + includeRuntimeContext
 //   v6      ai 6 + @ai-sdk/openai 3, built-in telemetry; experimental_telemetry.metadata
 //   v5      ai 5 + @ai-sdk/openai 2, the same
@@ -48,6 +50,8 @@ if (builtIn) {
   const integration =
     mode === 'legacy'
       ? new LegacyOpenTelemetry()
+      : mode === 'otel-default'
+      ? new OpenTelemetry({ runtimeContext: true })
       : new OpenTelemetry({
           usage: true, // reasoning tokens (ai.usage.outputTokenDetails.reasoningTokens); without it none are sent
           // The customer and feature of the call, on every span it makes (the default keys customer.id, feature.name).
