@@ -42,10 +42,25 @@ app.add_typer(fx_app, name="fx")
 app.add_typer(grafana_app, name="grafana")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        console.print(f"otel-margin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Per-customer AI margin from OpenTelemetry GenAI spans."""
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
-    console.print(__version__)
+    console.print(f"otel-margin {__version__}")
 
 
 @app.command()
@@ -163,7 +178,8 @@ def pnl(
     month: Annotated[str | None, typer.Option(help="Calendar month, e.g. 2026-11 (default: this month).")] = None,
     start: Annotated[str | None, typer.Option("--from", help="First UTC day, e.g. 2026-11-01 (included).")] = None,
     end: Annotated[
-        str | None, typer.Option("--to", help="Last UTC day, included; a range reaching today stops at now.")
+        str | None,
+        typer.Option("--to", help="Last UTC day, included; a range reaching today stops at the end of this hour."),
     ] = None,
     by: Annotated[GroupBy, typer.Option(help="customer, feature, model, provider or organization.")] = "customer",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",

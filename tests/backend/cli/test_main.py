@@ -156,3 +156,17 @@ def _wait_for(url: str, timeout_s: float = 30) -> httpx.Response:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_version_and_clean_help() -> None:
+    from otel_margin_backend import __version__
+
+    for args in (["--version"], ["version"]):
+        result = otel_margin(*args)
+        assert (result.returncode, result.stdout) == (0, f"otel-margin {__version__}\n"), result.stderr
+    top = otel_margin("--help").stdout
+    assert "--version" in top
+    for command in (["pnl"], ["demo"], ["budgets", "status"], ["simulate"]):
+        text = otel_margin(*command, "--help").stdout
+        assert "<bool>" not in text, command  # flags take no value
+        assert "--help" in text
