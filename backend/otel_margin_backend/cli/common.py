@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from otel_margin_backend import logs
 from otel_margin_backend.pipeline.errors import OtelMarginError
+from otel_margin_backend.pipeline.tables import LosslessConsole
 from otel_margin_backend.settings import ENV_PREFIX, Settings, variable_name
 from otel_margin_backend.storage.database import AsyncConn, Store, connect_async
 from otel_margin_backend.storage.errors import db_errors
@@ -39,9 +40,9 @@ def _flag_without_type(
 # typer 0.29's help labels every flag `<bool>` (--help included), as if it took a value; flags take none.
 typer.core.TyperOption.display_type_rich = _flag_without_type(typer.core.TyperOption.display_type_rich)  # type: ignore[method-assign]
 
-console = Console()
-"""Standard output: tables and results."""
-err = Console(stderr=True)
+console = LosslessConsole()
+"""Standard output: tables (never cutting a cell: pipeline/tables.py) and results."""
+err = LosslessConsole(stderr=True)
 """Standard error: errors, warnings and progress."""
 
 

@@ -157,8 +157,10 @@ def unmapped(
             )  # fmt: skip
         console.print(table)
         console.print(
-            f"Set metadata[{escape(config.stripe_customer_metadata_key)}] on the Stripe customer, or run: "
-            "otel-margin customers map <cus_...> <customer id>",
+            escape(
+                f"Set metadata[{config.stripe_customer_metadata_key}] on the Stripe customer, or run: "
+                "otel-margin customers map <cus_...> <customer id>"
+            ),
             highlight=False,
             soft_wrap=True,
         )

@@ -15,6 +15,7 @@ from otel_margin_backend.demo import scenario
 from otel_margin_backend.demo.run import window
 from otel_margin_backend.demo.traffic import planned_calls
 from tests.backend.cli.test_main import otel_margin
+from tests.support.narrow import assert_lossless, tables
 from tests.support.stores import Server
 
 
@@ -27,7 +28,7 @@ def tsdb_url(timescale_server: Server) -> Iterator[str]:
 
 def test_the_demo_sends_every_call_and_reports(tsdb_url: str, tmp_path: Path) -> None:
     env = {"OTEL_MARGIN_DATABASE_URL": tsdb_url, "OTEL_MARGIN_DATA_DIR": str(tmp_path), "OTEL_MARGIN_HTTP_PORT": "0",
-           "OTEL_MARGIN_GRPC_PORT": "0"}  # fmt: skip
+           "OTEL_MARGIN_GRPC_PORT": "0", "COLUMNS": "80"}  # fmt: skip
     due_before = _due(3)
     result = otel_margin("demo", "--days", "3", "--no-serve", env=env, timeout_s=300)
     due_after = _due(3)
@@ -45,11 +46,13 @@ def test_the_demo_sends_every_call_and_reports(tsdb_url: str, tmp_path: Path) ->
     assert unpriced == (0,)
     assert revenue == (len(scenario.MONTHLY_REVENUE),) and budgets == (3,)
     assert f"Sent {expected:,} model calls as OpenTelemetry spans" in out
-    plexo = next(line for line in out.splitlines() if "plexo-health" in line and "%" in line)
-    assert "-$" in plexo  # the reasoning-heavy customer loses money
-    assert "plexo-ai-share" in out and "customer=plexo-health" in out
+    # Printed at 80 columns: wrapped, never cut (tests/support/narrow.py reads the columns back).
+    pnl, _org, budget_table, suggestions = tables(out)
+    assert_lossless(out, {"Customer": ["plexo-health", "helix-robotics", "northwind", "acme-corp", "(unattributed)"]})
+    assert pnl["Margin"].count("-$") == 1 and pnl["Margin"].startswith("-$")  # only plexo-health loses money
+    assert "plexo-ai-share" in budget_table["Budget"] and "customer=plexo-health" in budget_table["Scope"]
     assert "alert image-generation: warning at 75 %" in out  # its limit is set so that it is, any day
-    assert "openai/o4-mini" in out  # the cheaper model suggested for deep-analysis
+    assert "openai/o4-mini" in suggestions["Suggested"]  # the cheaper model suggested for deep-analysis
 
 
 def _due(days: int) -> int:
