@@ -15,7 +15,6 @@ from typing import TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 
 from otel_margin_backend import logs
