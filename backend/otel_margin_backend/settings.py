@@ -33,6 +33,7 @@ from otel_margin_backend.receivers.config import ReceiversConfig
 from otel_margin_backend.revenue.config import RevenueConfig
 from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.storage.config import StorageConfig, mask_url
+from otel_margin_backend.web.config import AccessConfig
 
 __all__ = ["ENV_PREFIX", "VARIABLES", "Settings", "Variable", "mask_url", "variable_name"]
 
@@ -92,6 +93,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GRPC_PORT", "receivers.grpc_port"),
     Variable("INGEST_TOKEN", "receivers.ingest_token"),
     Variable("INGEST_AUTH", "receivers.ingest_auth"),
+    # web/config.py
+    Variable("TOKENS", "access.tokens"),
+    Variable("TOKENS_FILE", "access.tokens_file"),
     # ingest/config.py
     Variable("BATCH_MAX_EVENTS", "ingest.batch_max_events"),
     Variable("BATCH_MAX_WAIT_MS", "ingest.batch_max_wait_ms"),
@@ -165,6 +169,8 @@ class Settings(BaseSettings):
     """The database: where it is (or the embedded one), the pool, the read-only role."""
     receivers: ReceiversConfig = Field(default_factory=ReceiversConfig)
     """Where OTLP/gRPC and HTTP listen, and the ingest token."""
+    access: AccessConfig = Field(default_factory=AccessConfig)
+    """Named tokens with scopes, beside the default admin token."""
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     """Batching across requests and backpressure."""
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)

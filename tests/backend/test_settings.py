@@ -20,12 +20,14 @@ from otel_margin_backend.revenue.config import RevenueConfig
 from otel_margin_backend.settings import ENV_PREFIX, VARIABLES, Settings, mask_url, variable_name
 from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.storage.config import StorageConfig
+from otel_margin_backend.web.config import AccessConfig
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "otel-margin.env.example"
 COMPONENTS: dict[str, type[BaseModel]] = {
     "storage": StorageConfig,
     "receivers": ReceiversConfig,
+    "access": AccessConfig,
     "ingest": IngestConfig,
     "normalize": NormalizeConfig,
     "pricing": PricingConfig,

@@ -158,7 +158,7 @@ def _serve_until_interrupted(backend: BackgroundBackend, settings: Settings, con
     )
     console.print(
         f"\nThe backend keeps serving: OTLP/HTTP and REST on http://{receivers.http_host}:{running.http_port}, "
-        f"OTLP/gRPC on {receivers.grpc_host}:{running.grpc_port} (ingest token: {token_hint}).\n"
+        f"OTLP/gRPC on {receivers.grpc_host}:{running.grpc_port} (admin token: {token_hint}).\n"
         "Try: otel-margin pnl --by feature   ·   curl localhost:4318/readyz   ·   Ctrl-C stops it."
     )
     stop = threading.Event()

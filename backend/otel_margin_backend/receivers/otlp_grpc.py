@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otel_margin_backend.pipeline.consumer import UsageConsumer
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.receivers._codec import INLINE_BODY_BYTES
-from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.status import classify
 
 MAX_MESSAGE_BYTES = 4 * 1_048_576
@@ -38,12 +38,12 @@ class TraceService:
 
     def __init__(self, consumer: UsageConsumer, tokens: TokenCheck) -> None:
         self._consumer = consumer
-        self._tokens = tokens
+        self._ingest = tokens.require(Scope.INGEST)
 
     async def export(self, body: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         """Handle one Export call; every failure becomes a gRPC status with a one-line reason."""
         try:
-            self._tokens.check(_metadata(context, "authorization"))
+            self._ingest.check(_metadata(context, "authorization"))
             if len(body) <= INLINE_BODY_BYTES:
                 request = _decode(body)
             else:  # a 4 MiB message takes milliseconds to parse: off the event loop

@@ -34,7 +34,7 @@ from otel_margin_backend.revenue import prepare as prepare_revenue
 from otel_margin_backend.revenue.routes import routes as revenue_routes
 from otel_margin_backend.revenue.stripe_api import create_api as create_stripe_api
 from otel_margin_backend.service.app import create_app
-from otel_margin_backend.service.tokens import resolve_token
+from otel_margin_backend.service.tokens import token_check
 from otel_margin_backend.settings import Settings
 from otel_margin_backend.simulator import create as create_simulator
 from otel_margin_backend.simulator import routes as simulator_routes
@@ -42,7 +42,6 @@ from otel_margin_backend.simulator.job import Scheduler as SimulatorSchedule
 from otel_margin_backend.storage.database import AsyncConn, Store, server_info
 from otel_margin_backend.storage.migrator import AppliedMigration, migrate
 from otel_margin_backend.storage.writer import UsageWriter
-from otel_margin_backend.web.auth import TokenCheck
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ class Backend:
         )
         self.simulator = create_simulator(settings.simulator, live, QualityTable.load(pricing.quality_file))
         self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
-        tokens = TokenCheck(resolve_token(settings))
+        tokens = token_check(settings)
         revenue = settings.revenue
         self.stripe_api = create_stripe_api(revenue)  # None without an API key
         self.grpc, self.grpc_port = otlp_grpc.create_server(
@@ -118,6 +117,7 @@ class Backend:
         )
         app = create_app(
             self.pool,
+            tokens,
             routes=[
                 *otlp_http.routes(self.pipeline, tokens),
                 *rest_usage.routes(self.pipeline, tokens),
