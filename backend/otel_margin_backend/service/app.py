@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from otel_margin_backend.analytics import routes as pnl
 from otel_margin_backend.ingest.pipeline import IngestStats
+from otel_margin_backend.receivers.otlp_discard import DiscardStats
 from otel_margin_backend.service import health
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.web.auth import Scope, TokenCheck
@@ -30,6 +31,7 @@ def create_app(
     *,
     routes: Sequence[BaseRoute] = (),
     stats: IngestStats | None = None,
+    discarded: DiscardStats | None = None,
 ) -> Starlette:
     """Build the app around an open connection pool (owned by the caller) and the receivers' routes.
 
@@ -37,7 +39,7 @@ def create_app(
     """
 
     async def get_stats(request: Request) -> Response:
-        return JSONResponse((stats or IngestStats()).as_dict())
+        return JSONResponse({**(stats or IngestStats()).as_dict(), **(discarded or DiscardStats()).as_dict()})
 
     app = Starlette(
         routes=[
