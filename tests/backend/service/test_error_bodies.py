@@ -31,7 +31,7 @@ from tests.support.backend import AUTH, TOKEN, BackendThread, running_backend
 from tests.support.pgcluster import free_port
 from tests.support.stores import Server
 
-OTLP_PATHS = {"/v1/traces"}
+OTLP_PATHS = {"/v1/traces", "/v1/metrics", "/v1/logs"}
 VALID_REVENUE = {"external_id": "c-1", "customer_id": "acct_1", "amount": "10.00", "currency": "USD",
                  "date": "2026-11-03"}  # fmt: skip
 
