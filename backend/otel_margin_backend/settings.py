@@ -49,7 +49,7 @@ class Variable:
     path: str
     """Component attribute of ``Settings``, then field, e.g. ``storage.pool_max`` (or ``budgets.webhook.url``)."""
     also: tuple[str, ...] = ()
-    """Other names read when the prefixed one is unset: Stripe's own (``STRIPE_API_KEY``)."""
+    """Other names read when the prefixed one is unset: Stripe's own (``STRIPE_API_KEY``), deprecated names."""
 
     @property
     def name(self) -> str:
@@ -122,7 +122,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRICE_RELOAD_INTERVAL_S", "pricing.reload_interval_s"),
     # budgets/config.py
     Variable("BUDGET_EVALUATE_INTERVAL_S", "budgets.evaluate_interval_s"),
-    Variable("ALERT_WEBHOOK_URL", "budgets.webhook.url"),
+    # OTEL_MARGIN_ALERT_WEBHOOK_URL: the deprecated name, from when it also meant Grafana's contact point.
+    Variable("BUDGET_WEBHOOK_URL", "budgets.webhook.url", also=("OTEL_MARGIN_ALERT_WEBHOOK_URL",)),
+    Variable("BUDGET_WEBHOOK_SECRET", "budgets.webhook.secret"),
     Variable("ALERT_WEBHOOK_TIMEOUT_S", "budgets.webhook.timeout_s"),
     Variable("ALERT_WEBHOOK_RETRY_INITIAL_S", "budgets.webhook.retry_initial_s"),
     Variable("ALERT_WEBHOOK_RETRY_MAX_S", "budgets.webhook.retry_max_s"),
