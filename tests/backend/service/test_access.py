@@ -7,6 +7,7 @@ with a token of the needed scope under a lower-case ``bearer`` scheme.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -214,6 +215,20 @@ CASES: list[tuple[str, Callable[[Row], str]]] = [
 def test_each_row_is_what_the_backend_answers(access: Access, row: Row) -> None:
     answers = {case: call(access, row, headers_for(case, row)) for case, _ in CASES}
     assert answers == {case: expected(row) for case, expected in CASES}
+
+
+def test_no_token_reaches_the_log(access: Access, caplog: pytest.LogCaptureFixture) -> None:
+    wrong = "wrong-token-that-must-not-be-logged"
+    with caplog.at_level(logging.DEBUG):
+        for token in (wrong, TOKENS["read"]):
+            access.http.put("/v1/budgets/x", json=BUDGET, headers={"authorization": f"Bearer {token}"})
+            access.http.post("/v1/traces", content=b"", headers={"authorization": f"Bearer {token}",
+                                                                "content-type": "application/x-protobuf"})  # fmt: skip
+            assert _rpc(access.channel, T, [("authorization", f"Bearer {token}")]) in ("UNAUTHENTICATED",
+                                                                                   "PERMISSION_DENIED")  # fmt: skip
+    logged = caplog.text + str([r.__dict__ for r in caplog.records])
+    for token in (wrong, *TOKENS.values()):
+        assert token not in logged
 
 
 def test_an_unknown_path_is_404_whatever_the_token(access: Access) -> None:

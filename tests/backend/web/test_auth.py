@@ -126,6 +126,12 @@ def test_a_bad_token_list_entry_is_refused_naming_it(text: str, digests_only: bo
     assert str(info.value) == message
 
 
+def test_the_example_token_file_is_a_valid_token_file() -> None:
+    example = Path(__file__).resolve().parents[3] / "config" / "otel-margin.tokens.example"
+    tokens = parse_tokens(example.read_text(), source=str(example), digests_only=True)
+    assert [(t.name, t.scope) for t in tokens] == [("collector", Scope.INGEST), ("finance", Scope.READ)]
+
+
 def test_serve_makes_the_default_admin_token_once_and_keeps_it_private(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
