@@ -33,6 +33,7 @@ from otel_margin_backend.receivers.config import ReceiversConfig
 from otel_margin_backend.revenue.config import RevenueConfig
 from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.storage.config import StorageConfig, mask_url
+from otel_margin_backend.web.config import AccessConfig
 
 __all__ = ["ENV_PREFIX", "VARIABLES", "Settings", "Variable", "mask_url", "variable_name"]
 
@@ -48,7 +49,7 @@ class Variable:
     path: str
     """Component attribute of ``Settings``, then field, e.g. ``storage.pool_max`` (or ``budgets.webhook.url``)."""
     also: tuple[str, ...] = ()
-    """Other names read when the prefixed one is unset: Stripe's own (``STRIPE_API_KEY``)."""
+    """Other names read when the prefixed one is unset: Stripe's own (``STRIPE_API_KEY``), deprecated names."""
 
     @property
     def name(self) -> str:
@@ -92,6 +93,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GRPC_PORT", "receivers.grpc_port"),
     Variable("INGEST_TOKEN", "receivers.ingest_token"),
     Variable("INGEST_AUTH", "receivers.ingest_auth"),
+    # web/config.py
+    Variable("TOKENS", "access.tokens"),
+    Variable("TOKENS_FILE", "access.tokens_file"),
     # ingest/config.py
     Variable("BATCH_MAX_EVENTS", "ingest.batch_max_events"),
     Variable("BATCH_MAX_WAIT_MS", "ingest.batch_max_wait_ms"),
@@ -118,7 +122,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PRICE_RELOAD_INTERVAL_S", "pricing.reload_interval_s"),
     # budgets/config.py
     Variable("BUDGET_EVALUATE_INTERVAL_S", "budgets.evaluate_interval_s"),
-    Variable("ALERT_WEBHOOK_URL", "budgets.webhook.url"),
+    # OTEL_MARGIN_ALERT_WEBHOOK_URL: the deprecated name, from when it also meant Grafana's contact point.
+    Variable("BUDGET_WEBHOOK_URL", "budgets.webhook.url", also=("OTEL_MARGIN_ALERT_WEBHOOK_URL",)),
+    Variable("BUDGET_WEBHOOK_SECRET", "budgets.webhook.secret"),
     Variable("ALERT_WEBHOOK_TIMEOUT_S", "budgets.webhook.timeout_s"),
     Variable("ALERT_WEBHOOK_RETRY_INITIAL_S", "budgets.webhook.retry_initial_s"),
     Variable("ALERT_WEBHOOK_RETRY_MAX_S", "budgets.webhook.retry_max_s"),
@@ -165,6 +171,8 @@ class Settings(BaseSettings):
     """The database: where it is (or the embedded one), the pool, the read-only role."""
     receivers: ReceiversConfig = Field(default_factory=ReceiversConfig)
     """Where OTLP/gRPC and HTTP listen, and the ingest token."""
+    access: AccessConfig = Field(default_factory=AccessConfig)
+    """Named tokens with scopes, beside the default admin token."""
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     """Batching across requests and backpressure."""
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)

@@ -20,12 +20,14 @@ from otel_margin_backend.revenue.config import RevenueConfig
 from otel_margin_backend.settings import ENV_PREFIX, VARIABLES, Settings, mask_url, variable_name
 from otel_margin_backend.simulator.config import SimulatorConfig
 from otel_margin_backend.storage.config import StorageConfig
+from otel_margin_backend.web.config import AccessConfig
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "otel-margin.env.example"
 COMPONENTS: dict[str, type[BaseModel]] = {
     "storage": StorageConfig,
     "receivers": ReceiversConfig,
+    "access": AccessConfig,
     "ingest": IngestConfig,
     "normalize": NormalizeConfig,
     "pricing": PricingConfig,
@@ -79,7 +81,9 @@ def test_every_component_field_is_set_by_exactly_one_variable() -> None:
 def test_env_vars_override_and_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_MARGIN_DATABASE_URL", "postgresql://app:s3cret@db.internal:5433/margin")
     monkeypatch.setenv("OTEL_MARGIN_READER_PASSWORD", "grafana-pw")
-    monkeypatch.setenv("OTEL_MARGIN_ALERT_WEBHOOK_URL", "https://hooks.example.com/T0/B0/hook-token")
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_WEBHOOK_URL", "https://hooks.example.com/T0/B0/hook-token")
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    monkeypatch.setenv("OTEL_MARGIN_TOKENS", "collector:ingest:collector-token-0123456789")
     monkeypatch.setenv("STRIPE_API_KEY", "sk_test_key")
     monkeypatch.setenv("OTEL_MARGIN_LOG_LEVEL", "debug")
     settings = Settings()
@@ -87,10 +91,11 @@ def test_env_vars_override_and_secrets_are_masked(monkeypatch: pytest.MonkeyPatc
     assert not settings.storage.embedded and settings.logs.level == "DEBUG"
     assert shown["OTEL_MARGIN_DATABASE_URL"] == "postgresql://app:***@db.internal:5433/margin"
     assert shown["OTEL_MARGIN_READER_PASSWORD"] == "***"
-    assert shown["OTEL_MARGIN_ALERT_WEBHOOK_URL"] == "***"
+    assert shown["OTEL_MARGIN_BUDGET_WEBHOOK_URL"] == shown["OTEL_MARGIN_BUDGET_WEBHOOK_SECRET"] == "***"
+    assert shown["OTEL_MARGIN_TOKENS"] == "***"
     assert shown["OTEL_MARGIN_STRIPE_API_KEY"] == "***"
     assert list(shown) == [var.name for var in VARIABLES]
-    for secret in ("s3cret", "grafana-pw", "hook-token", "sk_test_key"):
+    for secret in ("s3cret", "grafana-pw", "hook-token", "sk_test_key", "MfKQ9r8GKYqrTwjU", "collector-token"):
         assert secret not in repr(settings) and secret not in str(shown), secret
 
 
@@ -167,7 +172,8 @@ def test_variable_names_match_in_any_case(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_bad_values_are_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_MARGIN_READER_ROLE", "Robert'); DROP TABLE")
-    monkeypatch.setenv("OTEL_MARGIN_ALERT_WEBHOOK_URL", "ftp://hooks.example.com/x")
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_WEBHOOK_URL", "ftp://hooks.example.com/x")
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_WEBHOOK_SECRET", "s3cret")
     monkeypatch.setenv("OTEL_MARGIN_PRICE_CONTEXT_ATTRIBUTES", '{"service_tier": []}')
     monkeypatch.setenv("OTEL_MARGIN_AZURE_DEPLOYMENTS", "prod-chat=gpt-4o")
     with pytest.raises(ValidationError) as info:
@@ -175,12 +181,31 @@ def test_bad_values_are_refused_naming_the_variable(monkeypatch: pytest.MonkeyPa
     problems = {variable_name(e["loc"]): e["msg"] for e in info.value.errors()}
     assert problems == {
         "OTEL_MARGIN_READER_ROLE": "String should match pattern '^[a-z_][a-z0-9_]{0,62}$'",
-        "OTEL_MARGIN_ALERT_WEBHOOK_URL": "Value error, not an http(s) URL; expected e.g. "
+        "OTEL_MARGIN_BUDGET_WEBHOOK_URL": "Value error, not an http(s) URL; expected e.g. "
         "https://hooks.example.com/otel-margin",
+        "OTEL_MARGIN_BUDGET_WEBHOOK_SECRET": "Value error, not a Standard Webhooks secret: expected whsec_ and base64 "
+        'of 24 to 64 random bytes, e.g. from: python3 -c \'import base64, secrets; print("whsec_" + '
+        "base64.b64encode(secrets.token_bytes(32)).decode())'",
         "OTEL_MARGIN_PRICE_CONTEXT_ATTRIBUTES": "Value error, 'service_tier' names no span attribute; list at least "
         "one",
         "OTEL_MARGIN_AZURE_DEPLOYMENTS": "Input should be a valid dictionary",
     }
+
+
+def test_the_deprecated_alert_webhook_name_still_sets_the_budget_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_MARGIN_ALERT_WEBHOOK_URL", "https://hooks.example.com/old")
+    url = Settings().budgets.webhook.url
+    assert url is not None and url.get_secret_value() == "https://hooks.example.com/old"
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_WEBHOOK_URL", "https://hooks.example.com/new")
+    url = Settings().budgets.webhook.url
+    assert url is not None and url.get_secret_value() == "https://hooks.example.com/new"  # the new name wins
+
+
+def test_empty_webhook_variables_are_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_WEBHOOK_URL", "")
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_WEBHOOK_SECRET", "")
+    webhook = Settings().budgets.webhook
+    assert (webhook.url, webhook.secret) == (None, None)
 
 
 def test_mask_url_leaves_urls_without_password_alone() -> None:

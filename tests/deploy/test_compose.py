@@ -200,7 +200,8 @@ def test_secrets_and_contact_points_come_from_the_environment(tmp_path: Path) ->
         "GRAFANA_ADMIN_PASSWORD": "admin-pw",
         "OTEL_MARGIN_ALERT_EMAIL": "a@example.com;b@example.com",
         "OTEL_MARGIN_SLACK_WEBHOOK_URL": "https://hooks.example.com/slack",
-        "OTEL_MARGIN_ALERT_WEBHOOK_URL": "https://hooks.example.com/alerts",
+        "OTEL_MARGIN_GRAFANA_WEBHOOK_URL": "https://hooks.example.com/alerts",
+        "OTEL_MARGIN_BUDGET_WEBHOOK_URL": "https://hooks.example.com/budgets",
         "OTEL_MARGIN_SMTP_ENABLED": "true",
         "OTEL_MARGIN_SMTP_HOST": "mail.example.com:587",
     }
@@ -217,7 +218,14 @@ def test_secrets_and_contact_points_come_from_the_environment(tmp_path: Path) ->
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == "admin-pw"
     assert grafana["OTEL_MARGIN_ALERT_EMAIL"] == "a@example.com;b@example.com"
     assert grafana["OTEL_MARGIN_SLACK_WEBHOOK_URL"] == "https://hooks.example.com/slack"
-    assert grafana["OTEL_MARGIN_ALERT_WEBHOOK_URL"] == "https://hooks.example.com/alerts"
+    assert grafana["OTEL_MARGIN_GRAFANA_WEBHOOK_URL"] == "https://hooks.example.com/alerts"
+    assert (
+        services["otel-margin"]["environment"]["OTEL_MARGIN_BUDGET_WEBHOOK_URL"] == "https://hooks.example.com/budgets"
+    )
+    assert (
+        "OTEL_MARGIN_BUDGET_WEBHOOK_URL" not in grafana
+        and "OTEL_MARGIN_GRAFANA_WEBHOOK_URL" not in services["otel-margin"]["environment"]
+    )
     assert (grafana["GF_SMTP_ENABLED"], grafana["GF_SMTP_HOST"]) == ("true", "mail.example.com:587")
 
 

@@ -135,7 +135,7 @@ def test_contact_points_are_valid_grafana_integrations() -> None:
             elif kind == "slack":
                 assert settings["url"] == "${OTEL_MARGIN_SLACK_WEBHOOK_URL}"
             elif kind == "webhook":
-                assert settings["url"] == "${OTEL_MARGIN_ALERT_WEBHOOK_URL}"
+                assert settings["url"] == "${OTEL_MARGIN_GRAFANA_WEBHOOK_URL}"
                 assert settings["httpMethod"] in {"POST", "PUT"}
             else:
                 pytest.fail(f"{receiver['uid']}: unexpected integration type {kind!r}")

@@ -15,14 +15,16 @@ from otel_margin_backend.analytics.pnl import GROUPS, as_json, period, read_pnl_
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.storage.errors import db_errors
+from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.rest import endpoint
 
 
-def routes(pool: AsyncConnectionPool[AsyncConn]) -> list[Route]:
-    """``GET /v1/pnl`` (open, like ``/v1/stats``).
+def routes(pool: AsyncConnectionPool[AsyncConn], tokens: TokenCheck) -> list[Route]:
+    """``GET /v1/pnl`` (a ``read`` token).
 
     Args:
         pool: The service's open connection pool.
+        tokens: The token check.
 
     Returns:
         The route to mount in the app.
@@ -45,4 +47,4 @@ def routes(pool: AsyncConnectionPool[AsyncConn]) -> list[Route]:
             "data_quality": as_json(quality),
         })  # fmt: skip
 
-    return [Route("/v1/pnl", endpoint(get_pnl), methods=["GET"])]
+    return [Route("/v1/pnl", endpoint(get_pnl, tokens=tokens.require(Scope.READ)), methods=["GET"])]

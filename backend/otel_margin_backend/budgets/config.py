@@ -6,6 +6,8 @@ see ``definition.py``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -32,14 +34,36 @@ def check_http_url(url: str) -> str:
     return url
 
 
+def check_webhook_secret(secret: str) -> str:
+    """Return ``secret`` if it is a Standard Webhooks secret: ``whsec_`` and base64 of 24 to 64 random bytes.
+
+    Raises:
+        ValueError: it is not one; the message states the rule (never the secret).
+    """
+    key = secret.removeprefix("whsec_")
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not secret.startswith("whsec_") or not 24 <= len(raw) <= 64:
+        raise ValueError("not a Standard Webhooks secret: expected whsec_ and base64 of 24 to 64 random bytes, "
+                         "e.g. from: python3 -c 'import base64, secrets; "
+                         "print(\"whsec_\" + base64.b64encode(secrets.token_bytes(32)).decode())'")  # fmt: skip
+    return secret
+
+
 class WebhookConfig(BaseModel):
-    """Where and how budget alerts are posted (``OTEL_MARGIN_ALERT_WEBHOOK_URL``)."""
+    """Where and how budget alerts are posted (``OTEL_MARGIN_BUDGET_WEBHOOK_URL``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     url: SecretStr | None = None
     """The endpoint that receives one JSON POST per crossing and per resolution; secret, since chat webhooks carry
     a token in the URL. Default: none (alerts are recorded and queued, delivered once a URL is set)."""
+    secret: SecretStr | None = None
+    """The Standard Webhooks signing secret (``whsec_`` + base64): every POST then carries ``webhook-id``,
+    ``webhook-timestamp`` and ``webhook-signature``, which any Standard Webhooks library verifies. Default: none
+    (POSTs are unsigned, and ``serve`` says so at start)."""
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     """How long one POST may take before it counts as failed. Default: 10 s."""
     retry_initial_s: float = Field(default=5.0, gt=0)
@@ -53,11 +77,24 @@ class WebhookConfig(BaseModel):
     """Grafana's base URL, e.g. ``https://grafana.example.com``; payloads then link the budgets dashboard.
     Default: none (payloads name the dashboard uid only)."""
 
+    @field_validator("url", "secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes an unset variable on as "" (``${OTEL_MARGIN_BUDGET_WEBHOOK_URL:-}``)
+        return None if value == "" else value
+
     @field_validator("url")
     @classmethod
     def _http_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             check_http_url(value.get_secret_value())
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_webhook_secret(value.get_secret_value())
         return value
 
     @field_validator("dashboard_url")

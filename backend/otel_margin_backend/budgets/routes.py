@@ -2,8 +2,8 @@
 
 The body of a PUT is one budget in the budgets file's shape (``name`` optional, equal to the URL's). Numbers
 may be JSON numbers or strings; both are read as exact decimals. Answers carry money as strings. Every request
-needs the ingest token (``Authorization: Bearer <token>``). Budgets made by ``budgets apply`` are read-only
-here (409): the file owns them.
+needs a token (``Authorization: Bearer <token>``): ``read`` to list and get, ``admin`` to put and delete.
+Budgets made by ``budgets apply`` are read-only here (409): the file owns them.
 
     GET    /v1/budgets          200 {"budgets": [{definition..., "status": {...}}]}
     GET    /v1/budgets/{name}   200 {definition..., "status": {...}, "alerts": [...]}  | 404
@@ -12,7 +12,8 @@ here (409): the file owns them.
     DELETE /v1/budgets/{name}   204 | 404 | 409
 
 Failures have the one JSON error body of ``web/status.py``, which maps the budgets' errors (``BudgetNotFound``
-is a ``NotFound``, ``BudgetManagedByFile`` a ``Conflict``); 401 without the token, 503 when the database is down.
+is a ``NotFound``, ``BudgetManagedByFile`` a ``Conflict``); 401 without a token, 403 with one of another scope,
+503 when the database is down.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from otel_margin_backend.budgets.definition import parse_body
 from otel_margin_backend.budgets.errors import BudgetFileError, BudgetNotFound, Problem
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.storage.errors import db_errors
-from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.body import read_body
 from otel_margin_backend.web.rest import endpoint
 from otel_margin_backend.web.status import TooLarge
@@ -48,11 +49,12 @@ def routes(pool: AsyncConnectionPool[AsyncConn], tokens: TokenCheck) -> list[Rou
 
     Args:
         pool: The service's open connection pool (owned by the caller).
-        tokens: The ingest-token check every request must pass.
+        tokens: The token check: reading needs ``read``, changing ``admin``.
 
     Returns:
         Routes to mount in the app.
     """
+    read, admin = tokens.require(Scope.READ), tokens.require(Scope.ADMIN)
 
     async def list_budgets(request: Request) -> Response:
         with db_errors():
@@ -97,10 +99,10 @@ def routes(pool: AsyncConnectionPool[AsyncConn], tokens: TokenCheck) -> list[Rou
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return [
-        Route("/v1/budgets", endpoint(list_budgets, tokens=tokens), methods=["GET"]),
-        Route("/v1/budgets/{name}", endpoint(get_budget, tokens=tokens), methods=["GET"]),
-        Route("/v1/budgets/{name}", endpoint(put_budget, tokens=tokens), methods=["PUT"]),
-        Route("/v1/budgets/{name}", endpoint(delete_budget, tokens=tokens), methods=["DELETE"]),
+        Route("/v1/budgets", endpoint(list_budgets, tokens=read), methods=["GET"]),
+        Route("/v1/budgets/{name}", endpoint(get_budget, tokens=read), methods=["GET"]),
+        Route("/v1/budgets/{name}", endpoint(put_budget, tokens=admin), methods=["PUT"]),
+        Route("/v1/budgets/{name}", endpoint(delete_budget, tokens=admin), methods=["DELETE"]),
     ]
 
 

@@ -11,6 +11,11 @@ Stopping ``serve`` (cancelling the task) lets the POST in flight finish and be r
 loses nor repeats a notification. Only a hard crash (kill -9, power loss) between the endpoint's answer and the
 commit can repeat one: every POST carries the notification's id (``notification_id`` and the
 ``Idempotency-Key`` header) so a receiver can drop such a repeat.
+
+With a secret configured, every POST is signed the Standard Webhooks way (``standardwebhooks``): ``webhook-id``
+(the same for every attempt of one notification, like ``Idempotency-Key``), ``webhook-timestamp`` (this attempt's
+Unix time, so a retry hours later still passes the receiver's five-minute tolerance) and ``webhook-signature``
+(``v1,<base64 HMAC-SHA256 of id.timestamp.body>``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import enum
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote, urlsplit
@@ -28,6 +34,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
+from standardwebhooks.webhooks import Webhook
 
 from otel_margin_backend import __version__
 from otel_margin_backend.budgets.config import DASHBOARD_UID, WebhookConfig
@@ -134,12 +141,16 @@ class WebhookSender:
         """Open the HTTP client.
 
         Raises:
-            ValueError: the config has no URL (set ``OTEL_MARGIN_ALERT_WEBHOOK_URL``).
+            ValueError: the config has no URL (set ``OTEL_MARGIN_BUDGET_WEBHOOK_URL``).
         """
         if config.url is None:
-            raise ValueError("the alert webhook has no URL; set OTEL_MARGIN_ALERT_WEBHOOK_URL")
+            raise ValueError("the budget webhook has no URL; set OTEL_MARGIN_BUDGET_WEBHOOK_URL")
         self.config = config
         self.url = config.url.get_secret_value()
+        self._signer = Webhook(config.secret.get_secret_value()) if config.secret is not None else None
+        if self._signer is None:
+            log.warning("budget webhooks are sent unsigned: set OTEL_MARGIN_BUDGET_WEBHOOK_SECRET (whsec_...) so "
+                        "receivers can verify them", extra={"webhook": target(self.url)})  # fmt: skip
         self._client = httpx.AsyncClient(
             timeout=config.timeout_s,
             follow_redirects=False,
@@ -170,10 +181,10 @@ class WebhookSender:
             Whether it was delivered, should be retried, or was refused.
         """
         body = json.dumps(message(notification_id, payload, self.config), separators=(",", ":")).encode()
-        headers = {
-            "content-type": "application/json",
-            "idempotency-key": f"otel-margin-budget-notification-{notification_id}",
-        }
+        message_id = f"otel-margin-budget-notification-{notification_id}"
+        headers = {"content-type": "application/json", "idempotency-key": message_id}
+        if self._signer is not None:
+            headers |= signature_headers(self._signer, message_id, body)
         try:
             response = await self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -187,6 +198,26 @@ class WebhookSender:
         if httpx.codes.is_redirect(status):
             error += " (redirects are not followed: set the final URL)"
         return SendResult(Outcome.REJECTED, error)
+
+
+def signature_headers(signer: Webhook, message_id: str, body: bytes, now: datetime | None = None) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt: its id, this attempt's time and the signature of the body.
+
+    Args:
+        signer: The webhook signer (``standardwebhooks.Webhook`` with the secret).
+        message_id: The notification's id, the same for every attempt.
+        body: The exact bytes POSTed.
+        now: This attempt's time. Default: the clock.
+
+    Returns:
+        ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``.
+    """
+    at = (now or datetime.now(UTC)).replace(microsecond=0)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signer.sign(message_id, at, body.decode()),
+    }
 
 
 def backoff_s(attempts: int, config: WebhookConfig, retry_after_s: float | None = None) -> float:

@@ -176,7 +176,7 @@ def _serve_until_interrupted(backend: BackgroundBackend, settings: Settings, con
     http = f"http://{_reachable(receivers.http_host)}:{running.http_port}"
     console.print(
         f"\nThe backend keeps serving: OTLP/HTTP and REST on {http}, "
-        f"OTLP/gRPC on {receivers.grpc_host}:{running.grpc_port} (ingest token: {token_hint}).\n"
+        f"OTLP/gRPC on {receivers.grpc_host}:{running.grpc_port} (admin token: {token_hint}).\n"
         f"In another terminal: {escape(cli_hint())}otel-margin pnl --by feature   ·   curl {http}/readyz\n"
         "Ctrl-C stops it.",
         soft_wrap=True,

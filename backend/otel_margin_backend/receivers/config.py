@@ -22,7 +22,8 @@ class ReceiversConfig(BaseModel):
     grpc_port: int = Field(default=4317, ge=0, le=65535)
     """OTLP/gRPC port. Default: 4317."""
     ingest_token: SecretStr | None = None
-    """Bearer token OTLP and REST clients must send (``Authorization: Bearer <token>``). Default: none, which
-    makes ``serve`` generate one on first start and keep it in ``<data_dir>/ingest-token``."""
+    """The default admin token (``Authorization: Bearer <token>``; admin may also read and ingest; named tokens of
+    narrower scope: ``OTEL_MARGIN_TOKENS``). Default: none, which makes ``serve`` generate one on first start and
+    keep it in ``<data_dir>/ingest-token``."""
     ingest_auth: bool = True
-    """Require the ingest token. Default: true; set false only for local experiments."""
+    """Require tokens on every endpoint but the probes. Default: true; set false only for local experiments."""

@@ -13,6 +13,7 @@ undecodable message is INVALID_ARGUMENT, like any other bad input.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -24,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otel_margin_backend.pipeline.consumer import UsageConsumer
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.receivers._codec import INLINE_BODY_BYTES
-from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.status import classify
 
 MAX_MESSAGE_BYTES = 4 * 1_048_576
@@ -38,12 +39,12 @@ class TraceService:
 
     def __init__(self, consumer: UsageConsumer, tokens: TokenCheck) -> None:
         self._consumer = consumer
-        self._tokens = tokens
+        self._ingest = tokens.require(Scope.INGEST)
 
     async def export(self, body: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         """Handle one Export call; every failure becomes a gRPC status with a one-line reason."""
         try:
-            self._tokens.check(_metadata(context, "authorization"))
+            self._ingest.check(metadata(context, "authorization"))
             if len(body) <= INLINE_BODY_BYTES:
                 request = _decode(body)
             else:  # a 4 MiB message takes milliseconds to parse: off the event loop
@@ -75,7 +76,8 @@ def _decode(body: bytes) -> ExportTraceServiceRequest:
         raise PermanentError(f"message is not a valid OTLP ExportTraceServiceRequest: {exc}") from None
 
 
-def _metadata(context: grpc.aio.ServicerContext[bytes, bytes], key: str) -> str | None:
+def metadata(context: grpc.aio.ServicerContext[bytes, bytes], key: str) -> str | None:
+    """The first value of one metadata key of a call, as text, or None."""
     for name, value in context.invocation_metadata() or ():
         if name == key:
             return value.decode() if isinstance(value, bytes) else value
@@ -83,16 +85,26 @@ def _metadata(context: grpc.aio.ServicerContext[bytes, bytes], key: str) -> str 
 
 
 def create_server(
-    consumer: UsageConsumer, tokens: TokenCheck, *, host: str, port: int, max_message_bytes: int = MAX_MESSAGE_BYTES
+    consumer: UsageConsumer,
+    tokens: TokenCheck,
+    *,
+    host: str,
+    port: int,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    handlers: Sequence[grpc.GenericRpcHandler] = (),
 ) -> tuple[grpc.aio.Server, int]:
-    """A gRPC server with the trace service bound to ``host:port``; returns it and the bound port."""
+    """A gRPC server with the trace service (and ``handlers``: metrics, logs, health) bound to ``host:port``.
+
+    Returns:
+        The server and the bound port.
+    """
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
     )
-    server.add_generic_rpc_handlers((TraceService(consumer, tokens).handler(),))
+    server.add_generic_rpc_handlers((TraceService(consumer, tokens).handler(), *handlers))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind the OTLP/gRPC receiver to {host}:{port}: is the port in use?")

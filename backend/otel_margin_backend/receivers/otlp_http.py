@@ -15,7 +15,7 @@ from starlette.routing import Route
 from otel_margin_backend.pipeline.consumer import UsageConsumer
 from otel_margin_backend.receivers._codec import JSON, decode_body, encode_response, encode_status
 from otel_margin_backend.receivers._codec import media_type as parse_media_type
-from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
 from otel_margin_backend.web.status import classify
 
@@ -29,13 +29,14 @@ def error_response(exc: BaseException, kind: str) -> Response:
 
 
 def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int = MAX_BODY_BYTES) -> list[Route]:
-    """The ``POST /v1/traces`` route, handing decoded requests to ``consumer``."""
+    """The ``POST /v1/traces`` route, handing decoded requests to ``consumer``; it needs an ``ingest`` token."""
+    ingest = tokens.require(Scope.INGEST)
 
     async def export_traces(request: Request) -> Response:
         kind = JSON
         try:
             kind = parse_media_type(request.headers.get("content-type"))
-            tokens.check(request.headers.get("authorization"))
+            ingest.check(request.headers.get("authorization"))
             raw = await read_body(request, max_body_bytes)
             message = await decode_body(raw, request.headers.get("content-encoding"), kind, max_body_bytes)
             accepted = await consumer.consume_traces(message)

@@ -50,7 +50,7 @@ from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.events import NO_FEATURE, UsageEvent, UsageStatus, request_event_id
 from otel_margin_backend.pipeline.limits import MAX_TOKENS, cost_problem, text_problem, time_problem
 from otel_margin_backend.receivers._codec import INLINE_BODY_BYTES, decompress
-from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
 from otel_margin_backend.web.rest import NothingValid, endpoint, require_json
 
@@ -230,7 +230,7 @@ def routes(
 
     Args:
         consumer: Where valid events go (the ingest pipeline).
-        tokens: The ingest-token check every request must pass.
+        tokens: The token check; every request needs ``ingest``.
         max_body_bytes: The body limit, after decompression.
         clock: The server's clock, for the accepted time window.
 
@@ -257,4 +257,4 @@ def routes(
             raise NothingValid(rejected)
         return JSONResponse({"accepted": stored, "rejected": rejected})
 
-    return [Route("/v1/usage", endpoint(post_usage, tokens=tokens), methods=["POST"])]
+    return [Route("/v1/usage", endpoint(post_usage, tokens=tokens.require(Scope.INGEST)), methods=["POST"])]

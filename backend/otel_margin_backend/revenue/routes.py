@@ -3,7 +3,7 @@
 Answers (statuses from ``web/status.classify``; failures in its one JSON error body ``{"error": {"code",
 "message", "retry_after_s"?, "details"?}}``):
 
-``POST /v1/stripe/webhook`` (authenticated by the ``Stripe-Signature`` header, not the ingest token)
+``POST /v1/stripe/webhook`` (authenticated by the ``Stripe-Signature`` header, not a bearer token)
     200 ``{"id", "type", "status", "detail"}``: booked, reversed, unchanged, stale, ignored, customer or duplicate.
     400: bad or stale signature, or a signed body that is not a readable event (Stripe does not retry 4xx
     the same way; the event needs a fix).
@@ -11,7 +11,7 @@ Answers (statuses from ``web/status.classify``; failures in its one JSON error b
     redelivers).
     Every non-200 answer is recorded in ``stripe_webhook_failures`` (when the database can take it).
 
-``POST /v1/revenue`` (ingest token): manual revenue, one entry or a list (``manual.py``)
+``POST /v1/revenue`` (an ``admin`` token): manual revenue, one entry or a list (``manual.py``)
     200 ``{"accepted": n, "rejected": [...]}`` when at least one entry was valid (those are stored), else 400
     with the rejected entries as ``details``; 415 for a body that is not ``application/json``.
 """
@@ -42,7 +42,7 @@ from otel_margin_backend.revenue.webhook import (
 )
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.storage.errors import db_errors
-from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.body import read_body
 from otel_margin_backend.web.rest import NothingValid, endpoint, require_json
 from otel_margin_backend.web.status import Failure, classify
@@ -72,7 +72,7 @@ def routes(
     Args:
         config: The revenue config (the webhook secret; the customer metadata key).
         pool: The service's connection pool (autocommit connections).
-        tokens: The ingest token check, for ``/v1/revenue``.
+        tokens: The token check, for ``/v1/revenue`` (``admin``).
         api: The Stripe API client for customer lookups and long invoices (``create_api(config)``; the caller
             closes it on shutdown), or None to use only what payloads carry.
 
@@ -127,5 +127,5 @@ def routes(
 
     return [
         Route("/v1/stripe/webhook", stripe_webhook, methods=["POST"]),
-        Route("/v1/revenue", endpoint(post_revenue, tokens=tokens), methods=["POST"]),
+        Route("/v1/revenue", endpoint(post_revenue, tokens=tokens.require(Scope.ADMIN)), methods=["POST"]),
     ]

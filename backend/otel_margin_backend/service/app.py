@@ -17,22 +17,37 @@ from starlette.routing import BaseRoute, Route
 
 from otel_margin_backend.analytics import routes as pnl
 from otel_margin_backend.ingest.pipeline import IngestStats
+from otel_margin_backend.receivers.otlp_discard import DiscardStats
 from otel_margin_backend.service import health
 from otel_margin_backend.storage.database import AsyncConn
+from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.rest import endpoint
 from otel_margin_backend.web.status import http_exception
 
 
 def create_app(
-    pool: AsyncConnectionPool[AsyncConn], *, routes: Sequence[BaseRoute] = (), stats: IngestStats | None = None
+    pool: AsyncConnectionPool[AsyncConn],
+    tokens: TokenCheck,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    stats: IngestStats | None = None,
+    discarded: DiscardStats | None = None,
 ) -> Starlette:
-    """Build the app around an open connection pool (owned by the caller) and the receivers' routes."""
+    """Build the app around an open connection pool (owned by the caller) and the receivers' routes.
+
+    ``/healthz`` and ``/readyz`` are open (probes send no token); ``/v1/stats`` and ``/v1/pnl`` need ``read``.
+    """
 
     async def get_stats(request: Request) -> Response:
-        return JSONResponse((stats or IngestStats()).as_dict())
+        return JSONResponse({**(stats or IngestStats()).as_dict(), **(discarded or DiscardStats()).as_dict()})
 
     app = Starlette(
-        routes=[*health.routes, Route("/v1/stats", endpoint(get_stats), methods=["GET"]), *pnl.routes(pool), *routes],
+        routes=[
+            *health.routes,
+            Route("/v1/stats", endpoint(get_stats, tokens=tokens.require(Scope.READ)), methods=["GET"]),
+            *pnl.routes(pool, tokens),
+            *routes,
+        ],
         exception_handlers={HTTPException: http_exception},
     )
     app.state.pool = pool

@@ -29,12 +29,13 @@ from otel_margin_backend.normalize import Normalizer
 from otel_margin_backend.pricedata.sync_job import PriceSyncJob
 from otel_margin_backend.pricing import CurrentPriceBook, build_book
 from otel_margin_backend.pricing import create as create_pricer
-from otel_margin_backend.receivers import otlp_grpc, otlp_http, rest_usage
+from otel_margin_backend.receivers import otlp_discard, otlp_grpc, otlp_http, rest_usage
+from otel_margin_backend.receivers.grpc_health import GrpcHealth
 from otel_margin_backend.revenue import prepare as prepare_revenue
 from otel_margin_backend.revenue.routes import routes as revenue_routes
 from otel_margin_backend.revenue.stripe_api import create_api as create_stripe_api
 from otel_margin_backend.service.app import create_app
-from otel_margin_backend.service.tokens import resolve_token
+from otel_margin_backend.service.tokens import token_check
 from otel_margin_backend.settings import Settings
 from otel_margin_backend.simulator import create as create_simulator
 from otel_margin_backend.simulator import routes as simulator_routes
@@ -42,7 +43,6 @@ from otel_margin_backend.simulator.job import Scheduler as SimulatorSchedule
 from otel_margin_backend.storage.database import AsyncConn, Store, server_info
 from otel_margin_backend.storage.migrator import AppliedMigration, migrate
 from otel_margin_backend.storage.writer import UsageWriter
-from otel_margin_backend.web.auth import TokenCheck
 
 log = logging.getLogger(__name__)
 
@@ -110,22 +110,32 @@ class Backend:
         )
         self.simulator = create_simulator(settings.simulator, live, QualityTable.load(pricing.quality_file))
         self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
-        tokens = TokenCheck(resolve_token(settings))
+        tokens = token_check(settings)
         revenue = settings.revenue
         self.stripe_api = create_stripe_api(revenue)  # None without an API key
+        self.discarded = otlp_discard.DiscardStats()
         self.grpc, self.grpc_port = otlp_grpc.create_server(
-            self.pipeline, tokens, host=settings.receivers.grpc_host, port=settings.receivers.grpc_port
+            self.pipeline,
+            tokens,
+            host=settings.receivers.grpc_host,
+            port=settings.receivers.grpc_port,
+            handlers=otlp_discard.grpc_handlers(tokens, self.discarded),
         )
+        self.grpc_health = GrpcHealth()
+        self.grpc_health.add_to(self.grpc)
         app = create_app(
             self.pool,
+            tokens,
             routes=[
                 *otlp_http.routes(self.pipeline, tokens),
+                *otlp_discard.routes(tokens, self.discarded),
                 *rest_usage.routes(self.pipeline, tokens),
                 *budget_routes(self.pool, tokens),
                 *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api),
                 *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
             ],
             stats=self.pipeline.stats,
+            discarded=self.discarded,
         )
         self.http = _HttpServer(
             uvicorn.Config(
@@ -157,6 +167,7 @@ class Backend:
         self._budgets_task = asyncio.create_task(
             run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook), name="budgets"
         )
+        await self.grpc_health.serving()
         await self.grpc.start()
         self._http_task = asyncio.create_task(self.http.serve(), name="http")
         while not self.http.started:
@@ -180,6 +191,7 @@ class Backend:
         """Stop taking requests, write what is queued, close the pool. Safe to call twice."""
         if self.price_sync is not None:
             await self.price_sync.shutdown()
+        await self.grpc_health.stopping()  # probes see NOT_SERVING before the port closes
         self.http.should_exit = True
         if self._http_task is not None:
             await self._http_task

@@ -1,8 +1,8 @@
 """``GET /v1/simulate``: the simulator over REST, same parameters as the CLI, JSON like ``--format json``.
 
 ``?feature=&customer=&candidates=a,b&from=&to=``. Answers 200 with the run. Failures have the one JSON error
-body of ``web/status.py``: 400 for a bad parameter or an unknown candidate; 401 without the token (when one is
-required); 503 with ``Retry-After`` when the database cannot answer.
+body of ``web/status.py``: 400 for a bad parameter or an unknown candidate; 401 without a token, 403 with one
+that lacks ``read``; 503 with ``Retry-After`` when the database cannot answer.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from otel_margin_backend.simulator.render import to_json
 from otel_margin_backend.simulator.simulator import Simulator
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.storage.errors import db_errors
-from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.rest import endpoint
 
 
@@ -29,7 +29,7 @@ def routes(
     Args:
         pool: The service's open connection pool.
         simulator: The simulator.
-        tokens: The bearer-token check to apply, or None for none.
+        tokens: The token check (``read``), or None for none.
 
     Returns:
         ``GET /v1/simulate``.
@@ -42,4 +42,10 @@ def routes(
                 simulation = await simulator.asimulate(conn, simulation_request)
         return JSONResponse(to_json(simulation))
 
-    return [Route("/v1/simulate", endpoint(get_simulate, tokens=tokens), methods=["GET"])]
+    return [
+        Route(
+            "/v1/simulate",
+            endpoint(get_simulate, tokens=tokens.require(Scope.READ) if tokens else None),
+            methods=["GET"],
+        )
+    ]

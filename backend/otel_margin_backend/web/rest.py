@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from otel_margin_backend.pipeline.errors import PermanentError
-from otel_margin_backend.web.auth import TokenCheck
+from otel_margin_backend.web.auth import ScopedCheck
 from otel_margin_backend.web.status import UnsupportedMediaType, json_error
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -20,12 +20,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 JSON = "application/json"
 
 
-def endpoint(handler: Handler, *, tokens: TokenCheck | None = None) -> Handler:
+def endpoint(handler: Handler, *, tokens: ScopedCheck | None = None) -> Handler:
     """``handler`` behind the token check, with every exception answered by ``json_error``.
 
     Args:
         handler: The route's own work; it raises otel-margin's errors for what is not a success.
-        tokens: The bearer-token check to pass first, or None for an open endpoint.
+        tokens: The bearer-token check of the scope the route needs (``TokenCheck.require``), or None for an
+            open endpoint (``/healthz``, ``/readyz``).
 
     Returns:
         The endpoint to give to a starlette ``Route``.

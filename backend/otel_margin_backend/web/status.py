@@ -6,7 +6,7 @@ else); no other module names a gRPC code or an HTTP error status. The table, fir
     error class               gRPC code             HTTP  the client
     TooLarge                  RESOURCE_EXHAUSTED    413   must not retry
     Unauthenticated           UNAUTHENTICATED       401   fixes the token (``WWW-Authenticate: Bearer``)
-    Forbidden                 PERMISSION_DENIED     403   uses a token that may do this
+    Forbidden                 PERMISSION_DENIED     403   uses a token of the scope named in WWW-Authenticate
     NotFound                  NOT_FOUND             404   must not retry
     Conflict                  FAILED_PRECONDITION   409   changes the owner (e.g. the budgets file) instead
     UnsupportedMediaType      INVALID_ARGUMENT      415   sends another Content-Type / Content-Encoding
@@ -79,11 +79,19 @@ class TooLarge(PermanentError):
 
 
 class Unauthenticated(PermanentError):
-    """No valid token was presented."""
+    """No valid token was presented; ``challenge`` is the ``WWW-Authenticate`` value (RFC 6750 §3)."""
+
+    def __init__(self, message: str, *, challenge: str = "Bearer") -> None:
+        super().__init__(message)
+        self.challenge = challenge
 
 
 class Forbidden(PermanentError):
-    """The token is valid but may not do this (for scoped tokens)."""
+    """The token is valid but its scope does not allow this; ``challenge`` names the scope needed."""
+
+    def __init__(self, message: str, *, challenge: str | None = None) -> None:
+        super().__init__(message)
+        self.challenge = challenge
 
 
 class UnsupportedMediaType(PermanentError):
@@ -175,7 +183,9 @@ def classify(exc: BaseException) -> Failure:
         if isinstance(exc, error_class):
             retry = exc.retry_after_s if isinstance(exc, RetryableError) else None
             details = exc.details if isinstance(exc, OtelMarginError) else ()
-            return Failure(grpc_code, int(http_status), _message(exc), retry, details)
+            challenge = exc.challenge if isinstance(exc, Unauthenticated | Forbidden) else None
+            extra = {"WWW-Authenticate": challenge} if challenge else {}
+            return Failure(grpc_code, int(http_status), _message(exc), retry, details, extra)
     if not isinstance(exc, OtelMarginError):
         log.exception("unexpected error while answering a request", exc_info=exc)
     return Failure(

@@ -11,7 +11,7 @@ import httpx
 
 from tests.backend.analytics.test_pnl import seed_reference
 from tests.backend.cli.test_main import otel_margin
-from tests.support.backend import running_backend
+from tests.support.backend import AUTH, running_backend
 
 
 def test_the_cli_table_json_and_csv(db_url: str) -> None:
@@ -50,9 +50,11 @@ def test_bad_cli_input_is_one_line(db_url: str) -> None:
 def test_rest_pnl(db_url: str, tmp_path: Path) -> None:
     seed_reference(db_url)
     with running_backend(db_url, tmp_path) as backend:
-        body = httpx.get(f"{backend.http_url}/v1/pnl", params={"month": "2026-11"}).json()
-        org = httpx.get(f"{backend.http_url}/v1/pnl", params={"month": "2026-11", "by": "organization"}).json()
-        bad = httpx.get(f"{backend.http_url}/v1/pnl", params={"from": "2026-11-05"})
+        body = httpx.get(f"{backend.http_url}/v1/pnl", params={"month": "2026-11"}, headers=AUTH).json()
+        org = httpx.get(
+            f"{backend.http_url}/v1/pnl", params={"month": "2026-11", "by": "organization"}, headers=AUTH
+        ).json()
+        bad = httpx.get(f"{backend.http_url}/v1/pnl", params={"from": "2026-11-05"}, headers=AUTH)
     plexo = next(r for r in body["rows"] if r["key"] == "plexo-health")
     assert (plexo["margin"], plexo["margin_pct"], plexo["unprofitable"]) == ("-43.95", "-18.84", True)
     assert org["rows"][0]["revenue"] == "12480.00" and body["period"]["label"] == "2026-11"

@@ -18,7 +18,7 @@ from tests.backend.cli.test_main import otel_margin
 from tests.dashboards.macros import QueryContext, expand
 from tests.dashboards.seed import Seeder
 from tests.dashboards.test_overview_pnl import one, panel_sql
-from tests.support.backend import running_backend
+from tests.support.backend import AUTH, running_backend
 
 MS = timedelta(milliseconds=1)
 ORG_COST_STAT = 2  # the overview's "AI cost" stat panel
@@ -33,7 +33,7 @@ def _costs(url: str, data_dir: Path, first: date, last: date, *, at_end: datetim
     cli_cost = Decimal(json.loads(cli.stdout)["rows"][0]["cost"])
     with running_backend(url, data_dir) as backend:
         rest = httpx.get(f"{backend.http_url}/v1/pnl", params={"from": f"{first}", "to": f"{last}",
-                                                              "by": "organization"}).json()  # fmt: skip
+                                                              "by": "organization"}, headers=AUTH).json()  # fmt: skip
     rest_cost = Decimal(rest["rows"][0]["cost"])
     start = datetime.combine(first, datetime.min.time(), UTC)
     with psycopg.connect(url) as conn:

@@ -143,8 +143,13 @@ def test_every_endpoint_needs_the_token(db_url: str) -> None:
         for method, path in (("GET", "/v1/budgets"), ("GET", "/v1/budgets/x"), ("DELETE", "/v1/budgets/x")):
             response = await client.request(method, path, headers={"authorization": "Bearer wrong"})
             assert response.status_code == 401
-            assert response.json() == {"error": {"code": "UNAUTHENTICATED", "message": "invalid ingest token"}}
-            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.json() == {
+                "error": {
+                    "code": "UNAUTHENTICATED",
+                    "message": "invalid token: check it, or ask for one (docs/security.md)",
+                }
+            }
+            assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
         put = await client.put("/v1/budgets/x", json={}, headers={"authorization": ""})
         assert put.status_code == 401
 

@@ -10,12 +10,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
+from pydantic import ValidationError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from otel_margin_backend.budgets.config import WebhookConfig
 from otel_margin_backend.budgets.definition import parse_file
@@ -26,6 +28,7 @@ from otel_margin_backend.budgets.webhook import (
     WebhookSender,
     backoff_s,
     deliver_due,
+    signature_headers,
     summary,
     target,
 )
@@ -43,6 +46,8 @@ class Received:
     status: int
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
+    """The body as sent (what a signature covers)."""
 
 
 @dataclass
@@ -67,10 +72,11 @@ def endpoint(plan: list[int] | None = None, *, port: int = 0) -> Iterator[Endpoi
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            raw = self.rfile.read(int(self.headers["content-length"]))
             with state.lock:
                 status = state.plan.pop(0) if state.plan else 200
-                state.received.append(Received(status, {k.lower(): v for k, v in self.headers.items()}, body))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                state.received.append(Received(status, headers, json.loads(raw), raw))
             answer = b"ok" if status < 300 else b"try later" if status >= 500 else b"bad payload"
             self.send_response(status)
             self.send_header("content-length", str(len(answer)))
@@ -177,6 +183,54 @@ def test_each_crossing_and_resolution_is_posted_once_across_evaluations_and_rest
         assert headers["content-type"] == "application/json"
         assert headers["idempotency-key"] == f"otel-margin-budget-notification-{ids[0]}"
         assert headers["user-agent"].startswith("otel-margin/")
+
+
+SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+
+
+def test_a_delivered_webhook_verifies_with_the_standard_webhooks_library_even_after_a_retry(db_url: str) -> None:
+    with endpoint([503]) as hook:
+        config = fast(hook.url, secret=SECRET)
+
+        async def scenario() -> None:
+            async with connect(db_url) as conn:
+                await apply_budgets(conn, parse_file(IMAGE_BUDGET), at=MID_NOV)
+                await spend(db_url, call(1, "460"))
+                await evaluate(conn, at=MID_NOV)
+                assert (await deliver(db_url, config)).delivered == 0  # 503: retried
+                await conn.execute("UPDATE budget_notifications SET next_attempt_at = clock_timestamp()")
+                assert await deliver(db_url, config) == DeliveryRun(1, 0, None)
+
+        run(scenario())
+    first, second = hook.received
+    assert (first.status, second.status) == (503, 200)
+    verifier = Webhook(SECRET)
+    for attempt in (first, second):
+        assert verifier.verify(attempt.raw, attempt.headers) == attempt.body  # the library parses the JSON it checked
+        assert attempt.headers["webhook-id"] == attempt.headers["idempotency-key"] == (
+            f"otel-margin-budget-notification-{attempt.body['notification_id']}")  # fmt: skip
+        assert attempt.headers["webhook-signature"].startswith("v1,")
+    assert second.body["spend"] == "460"
+    with pytest.raises(WebhookVerificationError, match="No matching signature found"):
+        verifier.verify(second.raw.replace(b'"460"', b'"4.60"'), second.headers)
+    with pytest.raises(WebhookVerificationError, match="No matching signature found"):
+        Webhook("whsec_" + "A" * 32).verify(second.raw, second.headers)
+
+
+def test_each_attempt_is_signed_at_its_own_time() -> None:
+    signer = Webhook(SECRET)
+    body = b'{"notification_id":1}'
+    old = signature_headers(signer, "otel-margin-budget-notification-1", body, datetime.now(UTC) - timedelta(hours=1))
+    with pytest.raises(WebhookVerificationError, match="Message timestamp too old"):
+        signer.verify(body, old)  # why a retry is signed anew, not replayed
+    fresh = signature_headers(signer, "otel-margin-budget-notification-1", body)
+    assert signer.verify(body, fresh, json_parse=False) is None
+
+
+def test_a_webhook_secret_must_be_a_standard_webhooks_secret() -> None:
+    for bad in ("s3cret", "whsec_", "whsec_not base64!", "whsec_" + "QUFB"):
+        with pytest.raises(ValidationError, match="not a Standard Webhooks secret"):
+            WebhookConfig(url="https://hooks.example.com/x", secret=bad)
 
 
 def test_a_failing_endpoint_is_retried_with_backoff_in_order(db_url: str) -> None:

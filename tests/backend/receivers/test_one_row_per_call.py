@@ -250,7 +250,7 @@ def test_pydantic_ai_on_anthropic_in_one_request_or_split_across_backends(
     reported = Decimal("0.0082188")
     assert rows(db_url) == [call_row(n, 2, reported, 4) for n in (1, 2, 3)]
     assert mismatched(db_url) == []
-    stats = httpx.get(f"{one.http_url}/v1/stats", timeout=10).json()
+    stats = httpx.get(f"{one.http_url}/v1/stats", headers=AUTH, timeout=10).json()
     assert (stats["duplicate_spans"], stats["ignored_non_model_call"]) == (1, 2)
 
     before = snapshot(db_url)

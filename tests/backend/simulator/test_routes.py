@@ -115,7 +115,7 @@ def test_the_token_is_required_when_configured(db_url: str) -> None:
     assert answers[0].json() == {
         "error": {
             "code": "UNAUTHENTICATED",
-            "message": "missing Authorization header: send 'Authorization: Bearer <ingest token>'",
+            "message": "missing Authorization header: send 'Authorization: Bearer <token>'",
         }
     }
     assert answers[0].headers["www-authenticate"] == "Bearer"

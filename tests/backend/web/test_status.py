@@ -66,6 +66,17 @@ CASES = {
         grpc.StatusCode.PERMISSION_DENIED, 403,
         body("PERMISSION_DENIED", "this token may only read"), {},
     ),
+    "Forbidden with the scope needed": Case(
+        Forbidden("token 'finance' has scope read", challenge='Bearer error="insufficient_scope", scope="admin"'),
+        grpc.StatusCode.PERMISSION_DENIED, 403,
+        body("PERMISSION_DENIED", "token 'finance' has scope read"),
+        {"www-authenticate": 'Bearer error="insufficient_scope", scope="admin"'},
+    ),
+    "Unauthenticated with a bad token": Case(
+        Unauthenticated("invalid token", challenge='Bearer error="invalid_token"'),
+        grpc.StatusCode.UNAUTHENTICATED, 401,
+        body("UNAUTHENTICATED", "invalid token"), {"www-authenticate": 'Bearer error="invalid_token"'},
+    ),
     "NotFound": Case(
         NotFound("no such thing"), grpc.StatusCode.NOT_FOUND, 404, body("NOT_FOUND", "no such thing"), {},
     ),
