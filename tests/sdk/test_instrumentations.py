@@ -79,7 +79,7 @@ def test_a_named_instrumentation_that_is_not_installed_is_a_warning(caplog: pyte
     [
         (
             [LEGACY_V2, OPENLLMETRY],
-            f"instrumentations: {LEGACY_V2} and {OPENLLMETRY} both instrument openai; name at most one of them "
+            f"instrumentations: {OPENLLMETRY} and {LEGACY_V2} both instrument openai; name at most one of them "
             "(two would report every call twice)",
         ),
         (["opentelemetry-instrumentation-requests"], "instrumentations: unknown package "),
@@ -92,10 +92,35 @@ def test_refuses_unknown_names_and_two_of_one_family(names: list[str], message: 
     assert not any(instrumented(name) for name in OPENAI_FAMILY)
 
 
-def test_the_openai_preference_order_is_successor_legacy_then_openllmetry() -> None:
+def test_the_openai_preference_order_puts_the_one_without_cache_counts_last() -> None:
     openai_family = [k.distribution for k in _instrumentations.KNOWN if k.family == "openai"]
-    assert openai_family == [SUCCESSOR, LEGACY_V2, OPENLLMETRY]
+    assert openai_family == [SUCCESSOR, OPENLLMETRY, LEGACY_V2]
     assert known(SUCCESSOR).module == "opentelemetry.instrumentation.genai.openai"
+    assert [k.distribution for k in _instrumentations.KNOWN if k.cannot_report] == [LEGACY_V2]
+
+
+def test_auto_with_legacy_v2_and_openllmetry_installed_picks_openllmetry_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert installed(LEGACY_V2) and installed(OPENLLMETRY), "this test needs both installed (scripts/bootstrap.sh test)"
+    with caplog.at_level(logging.WARNING, logger="otel_margin"):
+        _instrument()
+
+    assert [name for name in OPENAI_FAMILY if instrumented(name)] == [OPENLLMETRY]
+    assert caplog.messages == []
+
+
+def test_turning_on_the_instrumentation_that_loses_cached_tokens_is_a_warning_naming_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="otel_margin"):
+        _instrument([LEGACY_V2])
+
+    assert instrumented(LEGACY_V2)
+    assert caplog.messages == [
+        f"{LEGACY_V2} reports no cached-input or reasoning tokens: otel-margin prices cached input at the full input "
+        f"rate; install {SUCCESSOR} or {OPENLLMETRY} instead"
+    ]
 
 
 # Instrumentors that misbehave, to check that nothing reaches the app. They are real BaseInstrumentors.

@@ -17,7 +17,11 @@ def test_defaults() -> None:
         "enduser.id",
         "user.id",
         "traceloop.association.properties.customer_id",
+        "traceloop.association.properties.user_id",
+        "metadata.user_api_key_end_user_id",
         "gen_ai.user",
+        "gen_ai.request.user",
+        "llm.user",
     )
     assert config.feature_keys == (
         "feature.name",
