@@ -46,14 +46,16 @@ class Row(NamedTuple):
 
 # The usage each stand-in returned, in OTel meaning (input includes cache, output includes reasoning).
 OPENAI_CHAT = (1200, 1024, 0, 300, 128)  # prompt 1200 (1024 cached), completion 300 (128 reasoning)
-ANTHROPIC = (1524, 1024, 200, 150, 0)  # input 300 + cache read 1024 + cache write 200; output 150
+ANTHROPIC = (1524, 1024, 200, 150, 60)  # input 300 + cache read 1024 + cache write 200; output 150 (60 thinking)
 GEMINI = (1200, 1024, 0, 428, 128)  # prompt 1200 (1024 cached); candidates 300 + thoughts 128
 
 # Upstream behaviour, named so that a version that fixes it fails here and is noticed (docs/instrument.md lists each).
 UPSTREAM_OPENLLMETRY_ANTHROPIC_STREAM_OUTPUT = 151
 """OpenLLMetry's Anthropic instrumentation 0.62.4, streaming: adds message_delta's cumulative output count (150) to
-message_start's placeholder 1. Its span ties with the client's own on detail and wins on token count, so the stored
-row has it."""
+message_start's placeholder 1. In a trace shared with the client's own span it loses (the client's reports reasoning
+too, so it is more detailed) and the stored row is exact; alone in its trace it is stored as is."""
+UPSTREAM_OPENLLMETRY_ANTHROPIC_REASONING = 0
+"""OpenLLMetry's Anthropic instrumentation 0.62.4 reports no reasoning (thinking) count."""
 UPSTREAM_OPENLLMETRY_OPENAI_STREAM_REASONING = 0
 """OpenLLMetry's OpenAI instrumentation 0.62.4 (under LangChain here) reports no reasoning count for streamed chat."""
 UPSTREAM_OPENLIT_CHAT_REASONING = 0
@@ -65,12 +67,13 @@ attribute and still arrives)."""
 UPSTREAM_LITELLM_STREAM_MODEL = "gpt-4o-mini"
 """... and that span names no response model, so the row names the requested alias (priced the same)."""
 UPSTREAM_TWO_TRACES_PER_ANTHROPIC_CALL = 2
-"""Without an enclosing span, OpenLLMetry's Anthropic span and the client's own span each start a trace of their own,
+"""The rows of one call without an enclosing span, OpenLLMetry's Anthropic span and the client's own span each start a trace of their own,
 so nothing ties them (a call is one trace and one response id) and each is stored."""
 
 CLAUDE = "claude-sonnet-4-5"
 GPT = "gpt-4o-mini-2024-07-18"
 GEMINI_FLASH = "gemini-2.5-flash"
+ANTHROPIC_OPENLLMETRY = (*ANTHROPIC[:4], UPSTREAM_OPENLLMETRY_ANTHROPIC_REASONING)
 ANTHROPIC_STREAM_OPENLLMETRY = (*ANTHROPIC[:3], UPSTREAM_OPENLLMETRY_ANTHROPIC_STREAM_OUTPUT, 0)
 
 
@@ -97,18 +100,22 @@ CASES: dict[str, Case] = {
             "messages-stream": _rows("acct_anthropic", "anthropic", CLAUDE, ANTHROPIC),
         },
     ),
-    # OpenLLMetry's Anthropic instrumentation as well: two spans per call, one row.
+    # OpenLLMetry's Anthropic instrumentation as well, under a request span: two spans per call, one row.
     "anthropic-openllmetry": Case(
         "genai",
         {
             "messages": _rows("acct_anthropic", "anthropic", CLAUDE, ANTHROPIC),
-            "messages-stream": _rows("acct_anthropic", "anthropic", CLAUDE, ANTHROPIC_STREAM_OPENLLMETRY),
+            "messages-stream": _rows("acct_anthropic", "anthropic", CLAUDE, ANTHROPIC),  # the client's span wins
         },
     ),
+    # The same without an enclosing span: OpenLLMetry's span and the client's are in two traces, both stored.
     "anthropic-openllmetry-no-parent": Case(
         "genai",
         {
-            "messages": _rows("acct_anthropic", "anthropic", CLAUDE, ANTHROPIC, UPSTREAM_TWO_TRACES_PER_ANTHROPIC_CALL),
+            "messages": [
+                Row("acct_anthropic", "anthropic", CLAUDE, *ANTHROPIC_OPENLLMETRY),
+                Row("acct_anthropic", "anthropic", CLAUDE, *ANTHROPIC),
+            ],
             "messages-stream": [
                 Row("acct_anthropic", "anthropic", CLAUDE, *ANTHROPIC_STREAM_OPENLLMETRY),
                 Row("acct_anthropic", "anthropic", CLAUDE, *ANTHROPIC),
@@ -231,6 +238,8 @@ def test_one_row_per_call_exact_tokens_default_customer_and_price(
     for feature, *values, _cost, _status in stored:
         by_feature.setdefault(str(feature), []).append(Row(*values))  # type: ignore[arg-type]
     assert by_feature == case.expected
+    if scenario == "anthropic-openllmetry-no-parent":
+        assert {len(rows) for rows in by_feature.values()} == {UPSTREAM_TWO_TRACES_PER_ANTHROPIC_CALL}
     for feature, _customer, provider, model, *counts, cost, status in stored:
         assert status == "priced", (feature, status)
         assert cost == _price(str(provider), str(model), tuple(counts)), feature  # type: ignore[arg-type]

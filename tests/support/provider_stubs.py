@@ -3,8 +3,9 @@
 The real clients (``anthropic``, ``google-genai``, and the frameworks on top of them) call these, so the spans under
 test are what each instrumentation makes of real answers. Usage is fixed per provider, in the provider's meaning:
 
-* Anthropic: ``input_tokens`` excludes cache reads and writes (``ANTHROPIC_USAGE``); a stream sends the input and
-  cache counts in ``message_start`` with ``output_tokens: 1``, and the final output count in ``message_delta``.
+* Anthropic: ``input_tokens`` excludes cache reads and writes, ``output_tokens`` includes the thinking tokens of
+  ``output_tokens_details`` (``ANTHROPIC_USAGE``); a stream sends the input and cache counts in ``message_start``
+  with ``output_tokens: 1``, and the final output counts in ``message_delta``.
 * Gemini: ``promptTokenCount`` includes ``cachedContentTokenCount``; ``candidatesTokenCount`` excludes
   ``thoughtsTokenCount`` (``GEMINI_USAGE``); a stream (``alt=sse``) sends usage on every chunk, complete on the last.
 
@@ -28,6 +29,7 @@ ANTHROPIC_USAGE: dict[str, Any] = {
     "cache_read_input_tokens": 1024,
     "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 0},
     "output_tokens": 150,
+    "output_tokens_details": {"thinking_tokens": 60},  # part of output_tokens
     "service_tier": "standard",
 }
 GEMINI_USAGE: dict[str, Any] = {
@@ -82,7 +84,8 @@ def _anthropic_message(body: dict[str, Any], n: int) -> dict[str, Any]:
 
 def _anthropic_events(message: dict[str, Any]) -> Iterator[dict[str, Any]]:
     usage = message["usage"]
-    start_usage = {**usage, "output_tokens": 1}  # what the API sends in message_start
+    start_usage = {k: v for k, v in usage.items() if k != "output_tokens_details"}
+    start_usage["output_tokens"] = 1  # what the API sends in message_start: the final count comes in message_delta
     yield {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": start_usage}}
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
@@ -102,7 +105,7 @@ def _anthropic_events(message: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield {
         "type": "message_delta",
         "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-        "usage": {"output_tokens": usage["output_tokens"]},
+        "usage": {"output_tokens": usage["output_tokens"], "output_tokens_details": usage["output_tokens_details"]},
     }
     yield {"type": "message_stop"}
 
