@@ -67,8 +67,8 @@ attribute and still arrives)."""
 UPSTREAM_LITELLM_STREAM_MODEL = "gpt-4o-mini"
 """... and that span names no response model, so the row names the requested alias (priced the same)."""
 UPSTREAM_TWO_TRACES_PER_ANTHROPIC_CALL = 2
-"""The rows of one call without an enclosing span, OpenLLMetry's Anthropic span and the client's own span each start a trace of their own,
-so nothing ties them (a call is one trace and one response id) and each is stored."""
+"""Rows per call without an enclosing span: OpenLLMetry's Anthropic span and the client's own span each start a
+trace of their own, so nothing ties them (a call is one trace and one response id) and both are stored."""
 
 CLAUDE = "claude-sonnet-4-5"
 GPT = "gpt-4o-mini-2024-07-18"

@@ -10,7 +10,7 @@ reported total equal to the exclusive sum), or by the provider's own usage objec
 
 from __future__ import annotations
 
-import ast
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -120,31 +120,17 @@ def _raw_int(obj: object, *path: str) -> int | None:
     return obj
 
 
-def _python_literal(text: str) -> object:
-    """A usage object written as a Python ``repr`` (LiteLLM's ``metadata.usage_object``), or None if it is not one.
+_PYTHON_REPR = re.compile(r"'|\bNone\b|\bTrue\b|\bFalse\b")
+_AS_JSON = {"'": '"', "None": "null", "True": "true", "False": "false"}
 
-    Only literals are evaluated (``ast.literal_eval``); the text is already bounded by ``MAX_RAW_USAGE_BYTES``, and
-    its nesting is checked by the caller like JSON's.
+
+def _python_repr_as_json(text: str) -> str:
+    """A usage object written as a Python ``repr`` of dicts and numbers (LiteLLM's ``metadata.usage_object``), as JSON.
+
+    Rewritten rather than evaluated (``ast.literal_eval`` can exhaust the C stack on hostile nesting): quotes and the
+    three constants become JSON's; anything else that is no JSON then stays unreadable, and is ignored.
     """
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
-
-
-def _nesting_ok(obj: object) -> bool:
-    level = [obj]
-    for _ in range(limits.MAX_DEPTH + 1):
-        inner: list[object] = []
-        for item in level:
-            if isinstance(item, list | tuple):
-                inner.extend(item)
-            elif isinstance(item, dict):
-                inner.extend(item.values())
-        if not inner:
-            return True
-        level = inner
-    return False
+    return _PYTHON_REPR.sub(lambda match: _AS_JSON[match.group()], text)
 
 
 def _raw_usage(key: str, value: AttrValue) -> _RawUsage | None:
@@ -161,13 +147,14 @@ def _raw_usage(key: str, value: AttrValue) -> _RawUsage | None:
         if len(value) > limits.MAX_RAW_USAGE_BYTES // 4 and len(value.encode()) > limits.MAX_RAW_USAGE_BYTES:
             raise SpanRejected(f"{key} is over {limits.MAX_RAW_USAGE_BYTES // 1024} KiB")
         try:
-            obj = load_json(value)
+            try:
+                obj = load_json(value)
+            except ValueError:
+                obj = load_json(_python_repr_as_json(value))
         except limits.LimitExceeded:
             raise SpanRejected(f"{key} is nested deeper than {limits.MAX_DEPTH} levels") from None
         except ValueError:
-            obj = _python_literal(value)
-            if not _nesting_ok(obj):
-                raise SpanRejected(f"{key} is nested deeper than {limits.MAX_DEPTH} levels") from None
+            return None
     if not isinstance(obj, dict):
         return None
     if "prompt_tokens" in obj:
