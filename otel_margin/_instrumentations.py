@@ -201,11 +201,14 @@ def _import_class(known: Known, explicit: bool) -> Any | None:
     return cls
 
 
-def _dependency_conflict(instance: Any) -> str | None:
+def _dependency_conflict(instance: Any) -> tuple[str, bool] | None:
+    """Why the instrumentor cannot run here, and whether its library is installed in a version it cannot handle."""
     from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
     conflict = get_dependency_conflicts(instance.instrumentation_dependencies())
-    return None if conflict is None else str(conflict)
+    if conflict is None:
+        return None
+    return str(conflict), bool(getattr(conflict, "found", None) or getattr(conflict, "found_any", None))
 
 
 def _turn_on(known: Known, tracer_provider: TracerProvider, explicit: bool) -> bool | None:
@@ -217,7 +220,12 @@ def _turn_on(known: Known, tracer_provider: TracerProvider, explicit: bool) -> b
         instance = cls()
         conflict = _dependency_conflict(instance)
         if conflict is not None:
-            _log.log(logging.WARNING if explicit else logging.DEBUG, "%s skipped: %s", known.distribution, conflict)
+            # A library that is absent is the usual case for "auto"; one installed in a version the instrumentor
+            # refuses means calls the user expects to be priced make no spans at all (google-genai 3.x with
+            # opentelemetry-instrumentation-google-genai 1.3b0, for one).
+            reason, wrong_version = conflict
+            level = logging.WARNING if explicit or wrong_version else logging.DEBUG
+            _log.log(level, "%s skipped: %s", known.distribution, reason)
             return False
     except Exception:
         _log.warning("%s cannot be set up; skipping it", known.distribution, exc_info=True)

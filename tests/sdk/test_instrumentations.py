@@ -140,6 +140,13 @@ class NeedsMissingLibraryInstrumentor(BrokenInstrumentor):
         return ("no-such-library-otel-margin >= 1",)
 
 
+class NeedsOtherVersionInstrumentor(BrokenInstrumentor):
+    _instance = None  # its own singleton: BaseInstrumentor would otherwise hand out BrokenInstrumentor's
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("pytest < 1",)
+
+
 class WorkingInstrumentor(BrokenInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         self.tracer_provider = kwargs["tracer_provider"]
@@ -152,7 +159,12 @@ def _fake(name: str, attribute: str, module: str = __name__) -> Known:
 @pytest.fixture
 def reset_fakes() -> Any:
     yield
-    for cls in (BrokenInstrumentor, NeedsMissingLibraryInstrumentor, WorkingInstrumentor):
+    for cls in (
+        BrokenInstrumentor,
+        NeedsMissingLibraryInstrumentor,
+        NeedsOtherVersionInstrumentor,
+        WorkingInstrumentor,
+    ):
         instance = cls._instance
         if instance is not None and instance.is_instrumented_by_opentelemetry:
             instance.uninstrument()
@@ -201,3 +213,18 @@ def test_an_instrumentor_that_raises_is_logged_and_its_family_stays_off(
     (record,) = caplog.records
     assert record.getMessage() == "opentelemetry-instrumentation-broken failed; fake stays uninstrumented"
     assert record.exc_info is not None and str(record.exc_info[1]) == "boom"
+
+
+@pytest.mark.usefixtures("reset_fakes")
+def test_auto_warns_when_the_library_is_installed_in_a_version_the_instrumentor_refuses(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # e.g. google-genai 3.x with opentelemetry-instrumentation-google-genai 1.3b0: its calls would make no spans.
+    monkeypatch.setattr(_instrumentations, "KNOWN", (_fake("other-version", "NeedsOtherVersionInstrumentor"),))
+    with caplog.at_level(logging.WARNING, logger="otel_margin"):
+        _instrument()
+
+    (message,) = caplog.messages
+    assert message.startswith(
+        'opentelemetry-instrumentation-other-version skipped: This instrumentation only instruments "pytest < 1"'
+    )
