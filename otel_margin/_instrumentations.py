@@ -10,7 +10,7 @@ instrumentations of the same client would report every model call twice. A famil
 Some clients trace themselves (``SELF_TRACING``): the ``anthropic`` client since 2.x emits a span per API call, with
 cache and reasoning counts, to the global tracer provider. When ``instrument()`` reports to that global provider,
 ``"auto"`` turns on no instrumentation for such a client; one named explicitly is turned on with a warning that each
-call then has two spans (the backend books one).
+call then has two spans (the backend books one when both are in one trace).
 
 Nothing here raises into the app: an instrumentor that cannot be imported, whose library is missing, or whose
 ``instrument()`` fails is logged and skipped.
@@ -290,8 +290,9 @@ def enable(candidates: Sequence[Known], tracer_provider: TracerProvider, *, expl
             continue
         if client is not None:
             _log.warning(
-                "%s %s traces itself and %s reports the same calls: each call has two spans (otel-margin books one); "
-                "set %s=false to keep only the instrumentation's",
+                "%s %s traces itself and %s reports the same calls: two spans per call, booked once when both are in "
+                "one trace (inside an enclosing span; without one they start two traces and are booked twice); set "
+                "%s=false to keep only the instrumentation's",
                 *client,
                 known.distribution,
                 next(c.off_variable for c in SELF_TRACING if c.distribution == client[0]),

@@ -87,8 +87,9 @@ def test_a_named_anthropic_instrumentation_is_turned_on_with_a_warning_about_two
     assert out["logs"] == [
         [
             "WARNING",
-            f"anthropic 2.17.0 traces itself and {OPENLLMETRY_ANTHROPIC} reports the same calls: each call has two "
-            "spans (otel-margin books one); set ANTHROPIC_OPEN_TELEMETRY=false to keep only the instrumentation's",
+            f"anthropic 2.17.0 traces itself and {OPENLLMETRY_ANTHROPIC} reports the same calls: two spans per call, "
+            "booked once when both are in one trace (inside an enclosing span; without one they start two traces "
+            "and are booked twice); set ANTHROPIC_OPEN_TELEMETRY=false to keep only the instrumentation's",
         ],
         ["INFO", f"instrumented anthropic with {OPENLLMETRY_ANTHROPIC}"],
     ]
