@@ -227,6 +227,12 @@ def litellm_otel(openai_url: str, provider_url: str, endpoint: str, token: str) 
             user="acct_litellm", stream=True, stream_options={"include_usage": True},
         )  # fmt: skip
         assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == ANSWER
+    with otel_margin.feature("completion-anthropic"):
+        reply = litellm.completion(
+            model="anthropic/claude-sonnet-4-5", api_base=provider_url, api_key="sk-ant-test", messages=MESSAGES,
+            user="acct_litellm", max_tokens=400,
+        )  # fmt: skip
+        assert reply.choices[0].message.content == ANSWER
 
     def flush() -> None:
         from litellm.litellm_core_utils.thread_pool_executor import executor

@@ -171,6 +171,7 @@ CASES: dict[str, Case] = {
         "litellm",
         {
             "completion": _rows("acct_litellm", "openai", GPT, OPENAI_CHAT),
+            "completion-anthropic": _rows("acct_litellm", "anthropic", CLAUDE, ANTHROPIC),
             UPSTREAM_LITELLM_STREAM_FEATURE: _rows(
                 "acct_litellm", "openai", UPSTREAM_LITELLM_STREAM_MODEL, OPENAI_CHAT
             ),
