@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from otel_margin_backend.demo.ids import CALL_HEADER
+
 CHAT_USAGE: dict[str, Any] = {
     "prompt_tokens": 1200,
     "completion_tokens": 300,
@@ -121,7 +123,7 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _tool_call(body: dict[str, Any], n: int) -> dict[str, Any] | None:
+def _tool_call(body: dict[str, Any], n: str) -> dict[str, Any] | None:
     """The assistant message calling the request's first tool, if it offers tools and has no tool result yet."""
     tools = body.get("tools") or []
     if not tools or any(message.get("role") == "tool" for message in body.get("messages", [])):
@@ -132,7 +134,7 @@ def _tool_call(body: dict[str, Any], n: int) -> dict[str, Any] | None:
 
 
 def _chat_completion(
-    model: str, usage: dict[str, Any], n: int, tool_call: dict[str, Any] | None = None
+    model: str, usage: dict[str, Any], n: str, tool_call: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(ANSWER), "refusal": None, "annotations": []}
     return {
@@ -154,7 +156,7 @@ def _chat_completion(
     }
 
 
-def _chat_chunks(model: str, include_usage: bool, usage_object: dict[str, Any], n: int) -> Iterator[dict[str, Any]]:
+def _chat_chunks(model: str, include_usage: bool, usage_object: dict[str, Any], n: str) -> Iterator[dict[str, Any]]:
     base = {
         "id": f"chatcmpl-stub{n}",
         "object": "chat.completion.chunk",
@@ -174,7 +176,7 @@ def _chat_chunks(model: str, include_usage: bool, usage_object: dict[str, Any], 
         yield {**base, "choices": [], "usage": usage_object}
 
 
-def _response(model: str, usage: dict[str, Any], n: int, *, done: bool) -> dict[str, Any]:
+def _response(model: str, usage: dict[str, Any], n: str, *, done: bool) -> dict[str, Any]:
     message = {
         "type": "message",
         "id": f"msg_stub{n}",
@@ -211,7 +213,7 @@ def _response(model: str, usage: dict[str, Any], n: int, *, done: bool) -> dict[
     }
 
 
-def _response_events(model: str, usage: dict[str, Any], n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def _response_events(model: str, usage: dict[str, Any], n: str) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "response.created", {"response": _response(model, usage, n, done=False)}
     for piece in ANSWER:
         yield (
@@ -267,7 +269,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.requests.append(Recorded(path, body, {k.lower(): v for k, v in self.headers.items()}))
         model = SNAPSHOTS.get(body.get("model", ""), body.get("model", ""))
         usage = self.server.usage
-        n = next(self.server.ids)  # every answer has its own id, as the API's do
+        # Every answer has its own id, as the API's do; a caller that names its call (the demo, so that a rerun
+        # sends the same spans) gets the id derived from that name.
+        n = self.headers.get(CALL_HEADER) or str(next(self.server.ids))
         if path == "/v1/chat/completions":
             if not body.get("stream"):
                 self._json(200, _chat_completion(model, usage("chat", body, model), n, _tool_call(body, n)))

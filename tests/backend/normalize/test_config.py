@@ -18,6 +18,10 @@ def test_defaults() -> None:
         "user.id",
         "traceloop.association.properties.customer_id",
         "traceloop.association.properties.user_id",
+        # Vercel AI SDK
+        "ai.telemetry.metadata.customer_id",
+        "ai.settings.context.customer_id",
+        "ai.telemetry.metadata.userId",
         "metadata.user_api_key_end_user_id",
         "gen_ai.user",
         "gen_ai.request.user",
@@ -27,6 +31,10 @@ def test_defaults() -> None:
         "feature.name",
         "traceloop.association.properties.feature",
         "traceloop.workflow.name",
+        # Vercel AI SDK
+        "ai.telemetry.metadata.feature",
+        "ai.settings.context.feature",
+        "ai.telemetry.functionId",
     )
     assert config.environment_keys == ("deployment.environment.name", "deployment.environment")
     assert config.strict_customer is False
