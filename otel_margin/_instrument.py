@@ -97,8 +97,10 @@ def instrument(
         protocol: ``"http/protobuf"`` or ``"grpc"`` (needs ``otel-margin[grpc]``). Default:
             ``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL``, then ``"http/protobuf"``.
         instrumentations: ``"auto"`` turns on every installed GenAI instrumentation, one per client library
-            (for OpenAI: opentelemetry-instrumentation-genai-openai, else -openai-v2, else OpenLLMetry's
-            opentelemetry-instrumentation-openai). A list of those package names turns on just these; ``[]`` none.
+            (for OpenAI: opentelemetry-instrumentation-genai-openai, else OpenLLMetry's
+            opentelemetry-instrumentation-openai, else the legacy -openai-v2, with a warning that it reports no
+            cached or reasoning tokens); none for a client that traces itself into this provider (``anthropic``
+            2.x). A list of those package names turns on just these; ``[]`` none.
         tracer_provider: The SDK provider to add to. Default: the global one if the app set an SDK provider,
             else a new provider that becomes the global one.
         exporter: Export to this exporter instead of OTLP, e.g. an ``InMemoryExporter`` in tests.

@@ -7,6 +7,9 @@
 #   scripts/bootstrap.sh genai-openai  .venv-genai-openai: the SDK with the official successor instrumentation
 #                                  (opentelemetry-instrumentation-genai-openai), whose opentelemetry-util-genai
 #                                  cannot share .venv with the legacy openai-v2 the main test venv carries
+#   scripts/bootstrap.sh genai|langchain|openlit|litellm   .venv-NAME: the SDK with the clients and instrumentations
+#                                  locked in scripts/venvs/NAME.lock (tests/e2e drives them); they cannot share one
+#                                  venv (each .in file says why). Skipped when the lock is unchanged since the last run.
 #   scripts/bootstrap.sh node      tests/e2e/node's npm packages (the Vercel AI SDK app of the end-to-end tests),
 #                                  `npm ci` from its package-lock.json into ~/.cache/otel-margin/node-e2e/<lock hash>
 #                                  (reused while the lock is unchanged) and linked as tests/e2e/node/node_modules
@@ -46,7 +49,18 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     exit 1
 fi
 venv=.venv
-[ "$mode" = genai-openai ] && venv=.venv-genai-openai
+case "$mode" in
+    genai-openai) venv=.venv-genai-openai ;;
+    genai | langchain | openlit | litellm)
+        venv=".venv-$mode"
+        lock="scripts/venvs/$mode.lock"
+        stamp="$venv/.otel-margin-lock"
+        digest="$(sha256sum "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)"
+        if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ]; then
+            exit 0  # installed from this very lock already
+        fi
+        ;;
+esac
 if [ ! -x "$venv/bin/python" ]; then
     echo "==> creating $venv"
     "$PYTHON" -m venv "$venv"
@@ -71,12 +85,19 @@ if [ "$mode" = genai-openai ]; then
     rm -f "$constraints"
     exit 0
 fi
+if [ -n "${lock:-}" ]; then
+    echo "==> installing $lock and the SDK into $venv"
+    "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -r "$lock"
+    "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-deps -e .
+    echo "$digest" > "$stamp"
+    exit 0
+fi
 case "$mode" in
     backend) packages=(-e . -e "./backend[embedded]") ;;
     demo) packages=(-e ".[grpc]" -e "./backend[embedded,demo]") ;;
     test) packages=(-e ".[grpc]" -e "./backend[test]") ;;
     *)
-        echo "scripts/bootstrap.sh: unknown mode '$mode'; use backend, demo, test or genai-openai" >&2
+        echo "scripts/bootstrap.sh: unknown mode '$mode'; use backend, demo, test, genai-openai, genai, langchain, openlit or litellm" >&2
         exit 2
         ;;
 esac

@@ -9,6 +9,7 @@ bash scripts/install-test-deps.sh
 bash scripts/install-compose.sh
 bash scripts/bootstrap.sh test
 bash scripts/bootstrap.sh genai-openai
+for venv in genai langchain openlit litellm; do bash scripts/bootstrap.sh "$venv"; done
 bash scripts/bootstrap.sh node
 
 echo "==> ruff"

@@ -10,7 +10,7 @@ from otel_margin._instrumentations import KNOWN, Known
 SUCCESSOR = "opentelemetry-instrumentation-genai-openai"
 LEGACY_V2 = "opentelemetry-instrumentation-openai-v2"
 OPENLLMETRY = "opentelemetry-instrumentation-openai"
-OPENAI_FAMILY = (SUCCESSOR, LEGACY_V2, OPENLLMETRY)
+OPENAI_FAMILY = (SUCCESSOR, OPENLLMETRY, LEGACY_V2)  # the SDK's order of preference
 
 # OpenLLMetry 0.62.4 imports its Responses wrappers lazily, on instrument(), and that module declares a pydantic
 # model with a class-based `Config`, which pydantic 2 warns about. The warning is OpenLLMetry's, not ours.

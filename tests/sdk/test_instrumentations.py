@@ -79,7 +79,7 @@ def test_a_named_instrumentation_that_is_not_installed_is_a_warning(caplog: pyte
     [
         (
             [LEGACY_V2, OPENLLMETRY],
-            f"instrumentations: {LEGACY_V2} and {OPENLLMETRY} both instrument openai; name at most one of them "
+            f"instrumentations: {OPENLLMETRY} and {LEGACY_V2} both instrument openai; name at most one of them "
             "(two would report every call twice)",
         ),
         (["opentelemetry-instrumentation-requests"], "instrumentations: unknown package "),
@@ -92,10 +92,35 @@ def test_refuses_unknown_names_and_two_of_one_family(names: list[str], message: 
     assert not any(instrumented(name) for name in OPENAI_FAMILY)
 
 
-def test_the_openai_preference_order_is_successor_legacy_then_openllmetry() -> None:
+def test_the_openai_preference_order_puts_the_one_without_cache_counts_last() -> None:
     openai_family = [k.distribution for k in _instrumentations.KNOWN if k.family == "openai"]
-    assert openai_family == [SUCCESSOR, LEGACY_V2, OPENLLMETRY]
+    assert openai_family == [SUCCESSOR, OPENLLMETRY, LEGACY_V2]
     assert known(SUCCESSOR).module == "opentelemetry.instrumentation.genai.openai"
+    assert [k.distribution for k in _instrumentations.KNOWN if k.cannot_report] == [LEGACY_V2]
+
+
+def test_auto_with_legacy_v2_and_openllmetry_installed_picks_openllmetry_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert installed(LEGACY_V2) and installed(OPENLLMETRY), "this test needs both installed (scripts/bootstrap.sh test)"
+    with caplog.at_level(logging.WARNING, logger="otel_margin"):
+        _instrument()
+
+    assert [name for name in OPENAI_FAMILY if instrumented(name)] == [OPENLLMETRY]
+    assert caplog.messages == []
+
+
+def test_turning_on_the_instrumentation_that_loses_cached_tokens_is_a_warning_naming_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="otel_margin"):
+        _instrument([LEGACY_V2])
+
+    assert instrumented(LEGACY_V2)
+    assert caplog.messages == [
+        f"{LEGACY_V2} reports no cached-input or reasoning tokens: otel-margin prices cached input at the full input "
+        f"rate; install {SUCCESSOR} or {OPENLLMETRY} instead"
+    ]
 
 
 # Instrumentors that misbehave, to check that nothing reaches the app. They are real BaseInstrumentors.
@@ -115,6 +140,13 @@ class NeedsMissingLibraryInstrumentor(BrokenInstrumentor):
         return ("no-such-library-otel-margin >= 1",)
 
 
+class NeedsOtherVersionInstrumentor(BrokenInstrumentor):
+    _instance = None  # its own singleton: BaseInstrumentor would otherwise hand out BrokenInstrumentor's
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("pytest < 1",)
+
+
 class WorkingInstrumentor(BrokenInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         self.tracer_provider = kwargs["tracer_provider"]
@@ -127,7 +159,12 @@ def _fake(name: str, attribute: str, module: str = __name__) -> Known:
 @pytest.fixture
 def reset_fakes() -> Any:
     yield
-    for cls in (BrokenInstrumentor, NeedsMissingLibraryInstrumentor, WorkingInstrumentor):
+    for cls in (
+        BrokenInstrumentor,
+        NeedsMissingLibraryInstrumentor,
+        NeedsOtherVersionInstrumentor,
+        WorkingInstrumentor,
+    ):
         instance = cls._instance
         if instance is not None and instance.is_instrumented_by_opentelemetry:
             instance.uninstrument()
@@ -176,3 +213,18 @@ def test_an_instrumentor_that_raises_is_logged_and_its_family_stays_off(
     (record,) = caplog.records
     assert record.getMessage() == "opentelemetry-instrumentation-broken failed; fake stays uninstrumented"
     assert record.exc_info is not None and str(record.exc_info[1]) == "boom"
+
+
+@pytest.mark.usefixtures("reset_fakes")
+def test_auto_warns_when_the_library_is_installed_in_a_version_the_instrumentor_refuses(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # e.g. google-genai 3.x with opentelemetry-instrumentation-google-genai 1.3b0: its calls would make no spans.
+    monkeypatch.setattr(_instrumentations, "KNOWN", (_fake("other-version", "NeedsOtherVersionInstrumentor"),))
+    with caplog.at_level(logging.WARNING, logger="otel_margin"):
+        _instrument()
+
+    (message,) = caplog.messages
+    assert message.startswith(
+        'opentelemetry-instrumentation-other-version skipped: This instrumentation only instruments "pytest < 1"'
+    )

@@ -6,7 +6,9 @@ It serves ``POST /v1/chat/completions`` (plain, and streamed as server-sent even
 ``stream_options.include_usage`` is set), ``POST /v1/embeddings`` (float or base64 vectors, as the client asks) and
 ``POST /v1/responses`` (plain and streamed). With ``fixed_usage`` (the default) token counts are fixed per
 endpoint (``CHAT_USAGE`` and friends), so tests can assert exact values; ``ContentUsage`` derives them from the
-request instead. Cached and reasoning counts sit in OpenAI's ``*_tokens_details`` objects.
+request instead. Cached and reasoning counts sit in OpenAI's ``*_tokens_details`` objects. A chat request that offers
+tools and carries no tool result yet is answered (not streamed) with a call of its first tool, so an agent's tool
+loop makes two calls.
 """
 
 from __future__ import annotations
@@ -121,7 +123,20 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _chat_completion(model: str, usage: dict[str, Any], n: str) -> dict[str, Any]:
+def _tool_call(body: dict[str, Any], n: str) -> dict[str, Any] | None:
+    """The assistant message calling the request's first tool, if it offers tools and has no tool result yet."""
+    tools = body.get("tools") or []
+    if not tools or any(message.get("role") == "tool" for message in body.get("messages", [])):
+        return None
+    name = tools[0].get("function", {}).get("name", "")
+    call = {"id": f"call_stub{n}", "type": "function", "function": {"name": name, "arguments": '{"city": "Paris"}'}}
+    return {"role": "assistant", "content": None, "refusal": None, "annotations": [], "tool_calls": [call]}
+
+
+def _chat_completion(
+    model: str, usage: dict[str, Any], n: str, tool_call: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(ANSWER), "refusal": None, "annotations": []}
     return {
         "id": f"chatcmpl-stub{n}",
         "object": "chat.completion",
@@ -132,9 +147,9 @@ def _chat_completion(model: str, usage: dict[str, Any], n: str) -> dict[str, Any
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": "".join(ANSWER), "refusal": None, "annotations": []},
+                "message": tool_call or message,
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": "tool_calls" if tool_call else "stop",
             }
         ],
         "usage": usage,
@@ -259,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
         n = self.headers.get(CALL_HEADER) or str(next(self.server.ids))
         if path == "/v1/chat/completions":
             if not body.get("stream"):
-                self._json(200, _chat_completion(model, usage("chat", body, model), n))
+                self._json(200, _chat_completion(model, usage("chat", body, model), n, _tool_call(body, n)))
                 return
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks: list[tuple[str | None, dict[str, Any] | str]] = [

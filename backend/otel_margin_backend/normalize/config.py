@@ -10,15 +10,21 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_CUSTOMER_KEYS = (
-    "customer.id",
-    "enduser.id",
-    "user.id",
-    "traceloop.association.properties.customer_id",
-    "gen_ai.user",
+    # Keys that name the customer on purpose come first, then each library's own customer or end-user mechanism,
+    # then the OpenAI `user` request parameter as each instrumentation records it (often a person, not the account).
+    "customer.id",  # otel_margin.customer() (baggage), or set by hand
+    "enduser.id",  # OTel semantic conventions
+    "user.id",  # OTel semantic conventions; OpenInference using_user() / using_attributes(user_id=)
+    "traceloop.association.properties.customer_id",  # Traceloop.set_association_properties({"customer_id": ...})
+    "traceloop.association.properties.user_id",  # the same, with the key Traceloop's docs use
     # Vercel AI SDK (Node): what its own options put on its spans.
     "ai.telemetry.metadata.customer_id",  # ai <= 6: experimental_telemetry: {metadata: {customer_id}}
     "ai.settings.context.customer_id",  # ai 7 (@ai-sdk/otel): runtimeContext.customer_id + includeRuntimeContext
     "ai.telemetry.metadata.userId",  # ai <= 6: the metadata key Langfuse's AI SDK guide uses for the user
+    "metadata.user_api_key_end_user_id",  # LiteLLM's OTel callback: the proxy's end user (`user` sent to it)
+    "gen_ai.user",  # OpenAI `user`: OpenLLMetry >= 0.55
+    "gen_ai.request.user",  # OpenAI `user`: OpenLIT
+    "llm.user",  # OpenAI `user`: LiteLLM's OTel callback, OpenLLMetry <= 0.54
 )
 DEFAULT_FEATURE_KEYS = (
     "feature.name",
@@ -39,8 +45,10 @@ class NormalizeConfig(BaseModel):
 
     customer_keys: tuple[str, ...] = DEFAULT_CUSTOMER_KEYS
     """Attributes naming the paying customer, most trusted first. Default: ``customer.id``, ``enduser.id``,
-    ``user.id``, ``traceloop.association.properties.customer_id``, ``gen_ai.user``, then the Vercel AI SDK's
-    ``ai.telemetry.metadata.customer_id``, ``ai.settings.context.customer_id``, ``ai.telemetry.metadata.userId``."""
+    ``user.id``, ``traceloop.association.properties.customer_id``, ``traceloop.association.properties.user_id``,
+    the Vercel AI SDK's ``ai.telemetry.metadata.customer_id``, ``ai.settings.context.customer_id``,
+    ``ai.telemetry.metadata.userId``, then ``metadata.user_api_key_end_user_id``, ``gen_ai.user``,
+    ``gen_ai.request.user``, ``llm.user``."""
     feature_keys: tuple[str, ...] = DEFAULT_FEATURE_KEYS
     """Attributes naming the product feature. Default: ``feature.name``,
     ``traceloop.association.properties.feature``, ``traceloop.workflow.name``, then the Vercel AI SDK's

@@ -61,10 +61,15 @@ TOTAL_TOKEN_KEYS = (
 )
 RAW_USAGE_KEY = "gen_ai.usage.raw"
 """Logfire: the provider's usage object as JSON; the only place its Anthropic spans carry cache counts."""
+LITELLM_USAGE_KEY = "metadata.usage_object"
+"""LiteLLM's OTel callback: its usage object (OpenAI shape, as a Python ``repr``); the only place its spans carry
+OpenAI's cached and reasoning counts. Read like ``gen_ai.usage.raw`` when that is absent."""
 
 TOKEN_KEYS = (
     INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS + CACHE_READ_KEYS + CACHE_WRITE_KEYS + REASONING_KEYS + TOTAL_TOKEN_KEYS
 )
+USAGE_OBJECT_KEYS = (RAW_USAGE_KEY, LITELLM_USAGE_KEY)
+"""Attributes holding a provider usage object, in precedence order."""
 
 # --- what was called ----------------------------------------------------------------------------------------------
 PROVIDER_KEYS = (
@@ -109,6 +114,7 @@ COST_KEYS = (
     "gen_ai.usage.cost",  # OpenLIT
     "llm.cost.total",  # OpenInference
     "operation.cost",  # Logfire, pydantic-ai
+    "gen_ai.cost.total_cost",  # LiteLLM's OTel callback (its own price list)
 )
 
 # --- who emitted it -----------------------------------------------------------------------------------------------
@@ -119,7 +125,7 @@ SERVICE_NAME_KEY = "service.name"
 GENAI_KEYS = frozenset(
     (
         *TOKEN_KEYS,
-        RAW_USAGE_KEY,
+        *USAGE_OBJECT_KEYS,
         *PROVIDER_KEYS,
         *REQUEST_MODEL_KEYS,
         *RESPONSE_MODEL_KEYS,

@@ -32,7 +32,6 @@ from otel_margin_backend.normalize.conventions import (
     OPENINFERENCE_KIND_KEY,
     OPERATION_KEY,
     PROVIDER_KEYS,
-    RAW_USAGE_KEY,
     REQUEST_MODEL_KEYS,
     REQUEST_TYPE_KEY,
     RESPONSE_ID_KEYS,
@@ -41,6 +40,7 @@ from otel_margin_backend.normalize.conventions import (
     SERVICE_NAME_KEY,
     TOKEN_KEYS,
     TRACELOOP_KIND_KEY,
+    USAGE_OBJECT_KEYS,
 )
 from otel_margin_backend.normalize.estimate import TokenCounter, default_token_counter, estimate_tokens
 from otel_margin_backend.normalize.operation import classify_operation
@@ -76,7 +76,7 @@ _MAX_COST_CHARS = 64
 """A cost written with more characters than this breaks the limits however it reads; not parsed."""
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
-_TOKEN_KEY_SET = frozenset((*TOKEN_KEYS, RAW_USAGE_KEY))
+_TOKEN_KEY_SET = frozenset((*TOKEN_KEYS, *USAGE_OBJECT_KEYS))
 _ANTHROPIC_EXCLUSIVE_SDKS = frozenset({"openlit"})
 """Instrumentations whose Anthropic input count excludes cache tokens (the Anthropic API's own meaning)."""
 
@@ -184,7 +184,7 @@ class SpanNormalizer:
         self._wanted: dict[str, bool] = wanted
         decoders: dict[str, Callable[[AnyValue], AttrValue]] = dict.fromkeys(wanted, decode_str_first)
         decoders.update(dict.fromkeys(TOKEN_KEYS, decode_int_first))
-        decoders.update(dict.fromkeys((RAW_USAGE_KEY, *COST_KEYS), decode_value))
+        decoders.update(dict.fromkeys((*USAGE_OBJECT_KEYS, *COST_KEYS), decode_value))
         self._decoders = decoders
 
     @property

@@ -10,6 +10,7 @@ reported total equal to the exclusive sum), or by the provider's own usage objec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -20,9 +21,9 @@ from otel_margin_backend.normalize.conventions import (
     CACHE_WRITE_KEYS,
     INPUT_TOKEN_KEYS,
     OUTPUT_TOKEN_KEYS,
-    RAW_USAGE_KEY,
     REASONING_KEYS,
     TOTAL_TOKEN_KEYS,
+    USAGE_OBJECT_KEYS,
 )
 from otel_margin_backend.normalize.result import SpanRejected
 from otel_margin_backend.normalize.types import AttrValue
@@ -119,27 +120,53 @@ def _raw_int(obj: object, *path: str) -> int | None:
     return obj
 
 
-def _raw_usage(value: AttrValue) -> _RawUsage | None:
-    """Read Anthropic, OpenAI Chat Completions or OpenAI Responses usage; anything else gives None.
+_PYTHON_REPR = re.compile(r"'|\bNone\b|\bTrue\b|\bFalse\b")
+_AS_JSON = {"'": '"', "None": "null", "True": "true", "False": "false"}
+
+
+def _python_repr_as_json(text: str) -> str:
+    """A usage object written as a Python ``repr`` of dicts and numbers (LiteLLM's ``metadata.usage_object``), as JSON.
+
+    Rewritten rather than evaluated (``ast.literal_eval`` can exhaust the C stack on hostile nesting): quotes and the
+    three constants become JSON's; anything else that is no JSON then stays unreadable, and is ignored.
+    """
+    return _PYTHON_REPR.sub(lambda match: _AS_JSON[match.group()], text)
+
+
+def _raw_usage(key: str, value: AttrValue) -> _RawUsage | None:
+    """Read Anthropic, OpenAI Chat Completions (LiteLLM's too) or OpenAI Responses usage; anything else gives None.
 
     The raw object is supplementary, so a malformed one is ignored rather than rejected; one over the size or
     nesting limits is hostile, and rejects the span.
 
     Raises:
-        SpanRejected: the JSON text is over ``MAX_RAW_USAGE_BYTES`` or nested deeper than ``MAX_DEPTH``.
+        SpanRejected: the text is over ``MAX_RAW_USAGE_BYTES`` or nested deeper than ``MAX_DEPTH``.
     """
     obj: object = value
     if isinstance(value, str):
         if len(value) > limits.MAX_RAW_USAGE_BYTES // 4 and len(value.encode()) > limits.MAX_RAW_USAGE_BYTES:
-            raise SpanRejected(f"{RAW_USAGE_KEY} is over {limits.MAX_RAW_USAGE_BYTES // 1024} KiB")
+            raise SpanRejected(f"{key} is over {limits.MAX_RAW_USAGE_BYTES // 1024} KiB")
         try:
-            obj = load_json(value)
+            try:
+                obj = load_json(value)
+            except ValueError:
+                obj = load_json(_python_repr_as_json(value))
         except limits.LimitExceeded:
-            raise SpanRejected(f"{RAW_USAGE_KEY} is nested deeper than {limits.MAX_DEPTH} levels") from None
+            raise SpanRejected(f"{key} is nested deeper than {limits.MAX_DEPTH} levels") from None
         except ValueError:
             return None
     if not isinstance(obj, dict):
         return None
+    if "prompt_tokens" in obj:
+        # OpenAI Chat Completions; LiteLLM's normalized usage has this shape for every provider (its prompt_tokens
+        # includes cache tokens) and adds Anthropic's cache_creation_input_tokens for cache writes.
+        return _RawUsage(
+            input=_raw_int(obj, "prompt_tokens"),
+            output=_raw_int(obj, "completion_tokens"),
+            cache_read=_raw_int(obj, "prompt_tokens_details", "cached_tokens"),
+            cache_write=_raw_int(obj, "cache_creation_input_tokens"),
+            reasoning=_raw_int(obj, "completion_tokens_details", "reasoning_tokens"),
+        )
     if "cache_read_input_tokens" in obj or "cache_creation_input_tokens" in obj:
         return _RawUsage(
             input=_raw_int(obj, "input_tokens"),
@@ -147,13 +174,6 @@ def _raw_usage(value: AttrValue) -> _RawUsage | None:
             cache_read=_raw_int(obj, "cache_read_input_tokens"),
             cache_write=_raw_int(obj, "cache_creation_input_tokens"),
             anthropic=True,
-        )
-    if "prompt_tokens" in obj:
-        return _RawUsage(
-            input=_raw_int(obj, "prompt_tokens"),
-            output=_raw_int(obj, "completion_tokens"),
-            cache_read=_raw_int(obj, "prompt_tokens_details", "cached_tokens"),
-            reasoning=_raw_int(obj, "completion_tokens_details", "reasoning_tokens"),
         )
     if "input_tokens" in obj:
         return _RawUsage(
@@ -210,7 +230,8 @@ def resolve_tokens_detail(
     """Read and reconcile the token counts of one span, and say how detailed they are.
 
     Args:
-        values: The span's decoded attributes (only token keys and ``gen_ai.usage.raw`` are read).
+        values: The span's decoded attributes (only token keys and the usage objects ``gen_ai.usage.raw`` and
+            ``metadata.usage_object`` are read).
         input_excludes_cache: The instrumentation is known to report input without cache tokens.
         embeddings: The call is an embedding; a lone total count is then all input.
 
@@ -230,8 +251,12 @@ def resolve_tokens_detail(
     reasoning = _first(values, REASONING_KEYS)
     total = _first(values, TOTAL_TOKEN_KEYS)
 
-    raw_value = values.get(RAW_USAGE_KEY)
-    raw = _raw_usage(raw_value) if raw_value is not None else None
+    raw = None
+    for key in USAGE_OBJECT_KEYS:
+        raw_value = values.get(key)
+        if raw_value is not None:
+            raw = _raw_usage(key, raw_value)
+            break
     if raw is not None:
         # Anthropic's own input_tokens excludes cache tokens: a span that copied it needs them added back.
         if raw.anthropic and (raw.cache_read or raw.cache_write) and (input_ is None or input_ == raw.input):

@@ -38,7 +38,8 @@ MAX_DEPTH: Final = 32
 """Deepest nesting of an attribute value that is read (``gen_ai.usage.raw``, a resource's kvlists): arrays and
 maps inside each other. Provider usage objects nest three levels."""
 MAX_RAW_USAGE_BYTES: Final = 65_536
-"""Largest ``gen_ai.usage.raw`` sent as a JSON string (UTF-8 bytes); provider usage objects are a few hundred."""
+"""Largest ``gen_ai.usage.raw`` (or LiteLLM's ``metadata.usage_object``) sent as text (UTF-8 bytes); provider usage
+objects are a few hundred."""
 MAX_ATTRIBUTES: Final = 16_384
 """Most attributes on one span or resource (the OTel SDKs keep 128 by default)."""
 

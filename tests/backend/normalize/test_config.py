@@ -17,11 +17,15 @@ def test_defaults() -> None:
         "enduser.id",
         "user.id",
         "traceloop.association.properties.customer_id",
-        "gen_ai.user",
+        "traceloop.association.properties.user_id",
         # Vercel AI SDK
         "ai.telemetry.metadata.customer_id",
         "ai.settings.context.customer_id",
         "ai.telemetry.metadata.userId",
+        "metadata.user_api_key_end_user_id",
+        "gen_ai.user",
+        "gen_ai.request.user",
+        "llm.user",
     )
     assert config.feature_keys == (
         "feature.name",

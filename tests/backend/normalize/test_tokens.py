@@ -227,3 +227,50 @@ def test_bad_subset_count_rejects() -> None:
                 "gen_ai.usage.cache_read.input_tokens": -4,
             }
         )
+
+
+LITELLM_USAGE = (
+    "{'completion_tokens': 300, 'prompt_tokens': 1200, 'total_tokens': 1500, 'completion_tokens_details':"
+    " {'accepted_prediction_tokens': 0, 'audio_tokens': 0, 'reasoning_tokens': 128, 'rejected_prediction_tokens': 0},"
+    " 'prompt_tokens_details': {'audio_tokens': 0, 'cached_tokens': 1024, 'text_tokens': None}}"
+)
+
+
+def test_litellm_usage_object_repr_fills_cached_and_reasoning_counts() -> None:
+    counts = resolve_tokens(
+        {"gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300, "metadata.usage_object": LITELLM_USAGE}
+    )
+    assert counts == TokenCounts(input=1200, output=300, cache_read=1024, reasoning=128)
+
+
+def test_litellm_usage_object_of_an_anthropic_call_keeps_the_inclusive_prompt_count() -> None:
+    usage = "{'prompt_tokens': 1524, 'completion_tokens': 150, 'cache_creation_input_tokens': 200, " \
+        "'cache_read_input_tokens': 1024, 'prompt_tokens_details': {'cached_tokens': 1024}}"  # fmt: skip
+    counts = resolve_tokens({"metadata.usage_object": usage})
+    assert counts == TokenCounts(input=1524, output=150, cache_read=1024, cache_write=200)
+
+
+def test_gen_ai_usage_raw_wins_over_the_litellm_usage_object() -> None:
+    raw = '{"prompt_tokens": 10, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 4}}'
+    counts = resolve_tokens({"gen_ai.usage.raw": raw, "metadata.usage_object": LITELLM_USAGE})
+    assert counts == TokenCounts(input=10, output=2, cache_read=4)
+
+
+@pytest.mark.parametrize(
+    ("usage", "reason"),
+    [
+        ("{'a': " * 40 + "1" + "}" * 40, "metadata.usage_object is nested deeper than 32 levels"),
+        ("{'prompt_tokens': '" + "x" * 70_000 + "'}", "metadata.usage_object is over 64 KiB"),
+    ],
+)
+def test_hostile_litellm_usage_object_rejects_the_span(usage: str, reason: str) -> None:
+    with pytest.raises(SpanRejected, match=f"^{reason}$"):
+        resolve_tokens({"gen_ai.usage.input_tokens": 1, "metadata.usage_object": usage})
+
+
+@pytest.mark.parametrize("usage", ["Usage(prompt_tokens=10)", "{'prompt_tokens': 1 +", "-" * 10_000 + "1"])
+def test_litellm_usage_object_that_is_no_literal_is_ignored(usage: str) -> None:
+    counts = resolve_tokens(
+        {"gen_ai.usage.input_tokens": 9, "gen_ai.usage.output_tokens": 1, "metadata.usage_object": usage}
+    )
+    assert counts == TokenCounts(input=9, output=1)
