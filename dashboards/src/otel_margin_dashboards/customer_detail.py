@@ -64,7 +64,7 @@ def build() -> dict[str, object]:
             SELECT month, currency, revenue, refunds, net, reporting_currency, net_reporting, converted
             FROM revenue_monthly_reporting
             WHERE customer_id = {customer}
-              AND month < $__timeTo() AND month + interval '1 month' > $__timeFrom()
+              AND month < $__timeTo() AND utc_month_after(month) > $__timeFrom()
             ORDER BY month DESC, currency
             """, w=12,
             overrides=Overrides().add("month", unit="time:YYYY-MM").money("revenue", "refunds", "net")
