@@ -173,7 +173,7 @@ def table(simulation: Simulation) -> Table:
         quality = g.quality_difference
         t.add_row(
             g.feature,
-            f"{g.provider}/{g.model}",
+            f"{g.provider}/{g.model}" if g.provider else g.model,
             f"{g.events:,}",
             cost_text(g.cost, g.unpriced_events, small_places=4),
             money(g.current_cost, small_places=4),
