@@ -7,10 +7,38 @@
 #   scripts/bootstrap.sh genai-openai  .venv-genai-openai: the SDK with the official successor instrumentation
 #                                  (opentelemetry-instrumentation-genai-openai), whose opentelemetry-util-genai
 #                                  cannot share .venv with the legacy openai-v2 the main test venv carries
+#   scripts/bootstrap.sh node      tests/e2e/node's npm packages (the Vercel AI SDK app of the end-to-end tests),
+#                                  `npm ci` from its package-lock.json into ~/.cache/otel-margin/node-e2e/<lock hash>
+#                                  (reused while the lock is unchanged) and linked as tests/e2e/node/node_modules
 # Package indexes come from the machine's own pip configuration; nothing here names one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-backend}"
+
+if [ "$mode" = node ]; then
+    app=tests/e2e/node
+    if ! command -v npm >/dev/null; then
+        echo "scripts/bootstrap.sh node needs Node.js 20.16+ and npm (Debian: apt-get install nodejs npm)" >&2
+        exit 1
+    fi
+    lock_hash="$(cat "$app/package.json" "$app/package-lock.json" "$app/.npmrc" | sha256sum | cut -c1-16)"
+    cache="${XDG_CACHE_HOME:-$HOME/.cache}/otel-margin/node-e2e/$lock_hash"
+    if [ ! -f "$cache/node_modules/.package-lock.json" ]; then
+        echo "==> npm ci for $app into $cache"
+        mkdir -p "$(dirname "$cache")"
+        staging="$(mktemp -d "$cache.XXXXXX")"
+        cp "$app/package.json" "$app/package-lock.json" "$app/.npmrc" "$staging/"
+        # The packages declare Node >= 22 but run on the machine's Node 20 (tested); engine notices are noise.
+        (cd "$staging" && npm ci --loglevel=error --no-audit --no-fund)
+        rm -rf "$cache"
+        mv "$staging" "$cache"  # whole or not at all: an interrupted install is never taken for a finished one
+    fi
+    if [ -e "$app/node_modules" ] && [ ! -L "$app/node_modules" ]; then
+        rm -rf "$app/node_modules"  # a plain npm install's folder: the cached, locked copy replaces it
+    fi
+    ln -sfn "$cache/node_modules" "$app/node_modules"
+    exit 0
+fi
 PYTHON="${PYTHON:-python3}"
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install Docker Compose v2 (the CLI plugin) from Debian trixie's `docker-compose` package on a Debian 12
 # machine, so the tests can validate docker-compose.yml with `docker-compose config` (no Docker engine needed).
-# See DESIGN.md, "Real components": trixie's package installs on bookworm (it only needs libc6 >= 2.34).
+# Trixie's package installs on bookworm: it only needs libc6 >= 2.34.
 #
 # Like install-test-deps.sh: the package comes from the machine's own Debian mirror (read from its apt config,
 # never written into this repo) through a private apt config, so the system's sources and lists stay untouched.

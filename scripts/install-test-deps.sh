@@ -3,7 +3,7 @@
 #   * build dependencies: postgresql-server-dev-15, cmake, libssl-dev
 #   * TimescaleDB (Apache-only edition), built from Debian trixie's `timescaledb` source package
 #     against PostgreSQL 15 (bookworm has no timescaledb package).
-# Follows DESIGN.md, "TimescaleDB on these machines (the recipe, as checked)".
+# bookworm has no timescaledb package for PostgreSQL 15, so the recipe below builds it, step by step.
 #
 # Idempotent and cached: a second run only checks the installed files and exits within seconds;
 # the built tree stays in the cache so a reinstall is just `make -C build install`.

@@ -9,6 +9,7 @@ bash scripts/install-test-deps.sh
 bash scripts/install-compose.sh
 bash scripts/bootstrap.sh test
 bash scripts/bootstrap.sh genai-openai
+bash scripts/bootstrap.sh node
 
 echo "==> ruff"
 .venv/bin/ruff format --check .

@@ -14,6 +14,12 @@ def main() -> None:
     # grpcio's fork handlers log a line whenever a subprocess starts (the embedded PostgreSQL's pg_ctl);
     # nothing here forks with live gRPC state, so they are not needed.
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+    if sys.argv[1:] in (["--version"], ["version"]):
+        # Answered before the CLI's imports (the price data alone takes a second to load).
+        from otel_margin_backend import __version__
+
+        sys.stdout.write(f"otel-margin {__version__}\n")
+        return
     try:
         from otel_margin_backend.cli.main import app
     except ImportError as exc:  # pragma: no cover - depends on what is installed

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 Level = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-Format = Literal["json", "console"]
+Format = Literal["auto", "json", "console"]
 
 
 class LogConfig(BaseModel):
@@ -25,8 +25,9 @@ class LogConfig(BaseModel):
 
     level: Level = "INFO"
     """Log level (any case). Default: INFO."""
-    format: Format = "json"
-    """``json`` (one object a line, for log pipelines) or ``console``. Default: json."""
+    format: Format = "auto"
+    """``json`` (one object a line, for log pipelines), ``console`` (readable lines), or ``auto``: console when
+    stderr is a terminal, json otherwise (a container, a pipe, a service manager). Default: auto."""
 
     @field_validator("level", mode="before")
     @classmethod
@@ -70,6 +71,8 @@ class ConsoleFormatter(logging.Formatter):
 def configure(level: str, fmt: str) -> None:
     """Send every log record to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

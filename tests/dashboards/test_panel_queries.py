@@ -131,6 +131,21 @@ def variables(conn: psycopg.Connection[Any], board: dict[str, Any], ctx: QueryCo
     return out
 
 
+def test_customer_detail_opens_on_the_customer_with_the_highest_cost(db_url: str) -> None:
+    seeder = seed_everything(db_url)
+    now = seeder.now()
+    board = dashboards()["otel-margin-customer"]
+    (variable,) = board["templating"]["list"]
+    with psycopg.connect(db_url) as conn:
+        _, _, rows = run(conn, expand(variable["query"], QueryContext(start=now - timedelta(days=7), end=now)))
+    options = [row[0] for row in rows]
+    # plexo spent 80.00; (unattributed), with 5.00, comes last whatever it spent. Grafana keeps the query's order
+    # (sort 0) and a single-value variable without a saved value opens on the first option.
+    assert variable["sort"] == 0 and not variable.get("current")
+    assert options[0] == "plexo" and options[-1] == "(unattributed)"
+    assert options == ["plexo", "acme", "o'brien", "(unmapped)", "(unattributed)"]  # acme 7.60, unmapped revenue 0
+
+
 @pytest.mark.parametrize("uid", sorted(EXPECTED))
 def test_panel_queries_return_the_columns_their_panels_expect(uid: str, db_url: str, any_server: Server) -> None:
     seeder = seed_everything(db_url)
@@ -153,6 +168,12 @@ def test_panel_queries_return_the_columns_their_panels_expect(uid: str, db_url: 
             assert rows, f"{where}: no rows for seeded data"
             if panel["type"] == "stat":
                 assert len(rows) == 1, where
+                # Grafana's default reduce (fields "") takes numeric fields only: a timestamp or text is "No data".
+                number = isinstance(rows[0][0], int | float | Decimal) and not isinstance(rows[0][0], bool)
+                fields = panel["options"]["reduceOptions"]["fields"]
+                assert number or fields == "/.*/", (
+                    f"{where}: shows a {type(rows[0][0]).__name__} with fields {fields!r}"
+                )
             if target["format"] == "time_series":
                 series = to_series(columns, rows, text)
                 assert series and all(s.points for s in series), where

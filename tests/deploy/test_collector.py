@@ -1,7 +1,7 @@
 """A real OTLP collector between an instrumented app and the backend.
 
 The app is the OpenTelemetry SDK with its OTLP/gRPC exporter; the collector is rotel (a Rust OTLP collector
-shipped in the ``rotel`` wheel, DESIGN.md "Real components"), forwarding with its OTLP exporter and the bearer
+shipped in the ``rotel`` wheel), forwarding with its OTLP exporter and the bearer
 token; the backend is the real one, in-process, on TimescaleDB and on plain PostgreSQL. Every span must be
 stored exactly once with its exact token counts, including spans sent while the backend was restarting or its
 database was down, which rotel holds in memory and retries.

@@ -1,6 +1,6 @@
 """The OpenTelemetry Collector configs in collector-config/: well formed, wired up, and doing what they say.
 
-No otelcol-contrib binary is available from a package registry here (DESIGN.md, "Real components"), so
+No otelcol-contrib binary is available from a package registry on the test machines, so
 ``otelcol-contrib validate`` cannot run. These tests check what it would (every pipeline's components defined,
 references resolved, ``${env:...}`` syntax) plus what it would not: the OTTL filter keeps model calls of every
 convention the backend reads and drops the rest, and the customer mapping never overwrites a customer.

@@ -1,6 +1,6 @@
 """dashboards/provisioning: the datasource, dashboards provider, contact points and notification policy.
 
-No Grafana server can run here (DESIGN.md), so the files are checked against Grafana's provisioning formats as
+No Grafana server can run on the test machines, so the files are checked against Grafana's provisioning formats as
 recorded in shared/reference/perf-reliability.md R4 (and Grafana's datasource and dashboard provider formats):
 apiVersion, required keys, uid rules, every receiver a policy names exists, and environment interpolation
 written the way Grafana expands it (``$VAR`` / ``${VAR}``, no defaults). They are also checked against what the

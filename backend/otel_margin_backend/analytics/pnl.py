@@ -11,6 +11,7 @@ from typing import Literal
 from psycopg.rows import class_row
 
 from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.pipeline.periods import hour_end
 from otel_margin_backend.storage.database import AsyncConn, Conn
 from otel_margin_backend.storage.exchange import Statement, Steps, arun, exchange, run
 
@@ -100,14 +101,17 @@ def _next_month(start: datetime) -> datetime:
 
 
 def period(*, month: str | None = None, start: str | None = None, end: str | None = None,
-           today: date | None = None) -> Period:  # fmt: skip
-    """The range a user asked for: a calendar month (``2026-11``), or ``--from``/``--to`` dates (``--to`` inclusive).
+           now: datetime | None = None) -> Period:  # fmt: skip
+    """The range a user asked for: a calendar UTC month (``2026-11``), or ``--from``/``--to`` UTC days.
 
-    With nothing given, the current UTC month.
+    The one range rule of the CLI, REST and the demo: ``--from`` and ``--to`` are days, both included, and a
+    range that reaches today stops at the end of the current UTC hour (pipeline/periods.py says why). A month
+    is the calendar month. With nothing given, the current UTC month.
 
     Raises:
         PermanentError: the values do not parse or the range is empty.
     """
+    now = now or datetime.now(UTC)
     if month and (start or end):
         raise PermanentError("give either a month or --from/--to, not both")
     if start or end:
@@ -116,9 +120,9 @@ def period(*, month: str | None = None, start: str | None = None, end: str | Non
         first, last = _date(start, "--from"), _date(end, "--to")
         if last < first:
             raise PermanentError(f"--to {last} is before --from {first}")
-        return Period(_utc(first), _utc(last + timedelta(days=1)))
+        begin = _utc(first)
+        return Period(begin, max(begin, min(_utc(last + timedelta(days=1)), hour_end(now))))
     if month is None:
-        now = today or datetime.now(UTC).date()
         month = f"{now:%Y-%m}"
     match = _MONTH.match(month.strip())
     if not match or not 1 <= int(match[2]) <= 12:

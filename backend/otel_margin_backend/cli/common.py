@@ -26,6 +26,19 @@ from otel_margin_backend.storage.errors import db_errors
 
 T = TypeVar("T")
 
+
+def _flag_without_type(
+    display: Callable[[typer.core.TyperOption, typer.Context], str | None],
+) -> Callable[..., str | None]:
+    def label(option: typer.core.TyperOption, ctx: typer.Context) -> str | None:
+        return None if option.is_flag else display(option, ctx)
+
+    return label
+
+
+# typer 0.29's help labels every flag `<bool>` (--help included), as if it took a value; flags take none.
+typer.core.TyperOption.display_type_rich = _flag_without_type(typer.core.TyperOption.display_type_rich)  # type: ignore[method-assign]
+
 console = Console()
 """Standard output: tables and results."""
 err = Console(stderr=True)

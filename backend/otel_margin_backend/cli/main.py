@@ -42,10 +42,25 @@ app.add_typer(fx_app, name="fx")
 app.add_typer(grafana_app, name="grafana")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        console.print(f"otel-margin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Per-customer AI margin from OpenTelemetry GenAI spans."""
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
-    console.print(__version__)
+    console.print(f"otel-margin {__version__}")
 
 
 @app.command()
@@ -161,8 +176,11 @@ def retention(
 @app.command()
 def pnl(
     month: Annotated[str | None, typer.Option(help="Calendar month, e.g. 2026-11 (default: this month).")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="First day, e.g. 2026-11-01.")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last day (inclusive).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First UTC day, e.g. 2026-11-01 (included).")] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="Last UTC day, included; a range reaching today stops at the end of this hour."),
+    ] = None,
     by: Annotated[GroupBy, typer.Option(help="customer, feature, model, provider or organization.")] = "customer",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
@@ -211,8 +229,15 @@ def demo(
         str | None, typer.Option(help="OTLP/HTTP endpoint for spans (default: the backend).")
     ] = None,
     serve: Annotated[bool, typer.Option(help="Keep the local backend serving afterwards.")] = True,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Remove the demo's earlier usage, revenue and budgets first.")
+    ] = False,
 ) -> None:
-    """A month of a sample app's AI calls through the real pipeline; prints the P&L, budget alerts and savings."""
+    """A month of a sample app's AI calls through the real pipeline; prints the P&L, budget alerts and savings.
+
+    Safe to run again: the same simulated calls are the same spans, so a rerun over the same days changes no
+    figure. --reset removes only the demo's own data (environment "demo"), then runs it afresh.
+    """
     from otel_margin_backend.demo.extras import check_installed
 
     settings = load_settings(quiet=True)
@@ -220,7 +245,7 @@ def demo(
         check_installed(embedded_database=settings.storage.embedded)  # before the demo's (heavy) imports
     from otel_margin_backend.demo.run import DemoOptions, run_demo
 
-    options = DemoOptions(days=days, backend_url=backend_url, otlp_endpoint=otlp_endpoint, serve=serve)
+    options = DemoOptions(days=days, backend_url=backend_url, otlp_endpoint=otlp_endpoint, serve=serve, reset=reset)
     with user_errors():
         run_demo(settings, options, console)
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from otel_margin_backend.cli.common import console, load_settings, user_errors
+
+if TYPE_CHECKING:
+    from otel_margin_backend.simulator.config import SimulatorConfig
 
 FORMATS = ("table", "json", "csv")
 
@@ -33,6 +36,10 @@ def simulate(
     quality_file: Annotated[
         Path | None, typer.Option(help="YAML extending the bundled quality table (your own eval scores).")
     ] = None,
+    max_quality_drop: Annotated[
+        str | None,
+        typer.Option(help="Most benchmark points a suggestion may lose, or none (default: the setting, 10)."),
+    ] = None,
 ) -> None:
     """Re-price each feature's recent calls on candidate models at current prices; rank by quality per dollar."""
     from otel_margin_backend.modelinfo.quality import QualityTable
@@ -49,8 +56,11 @@ def simulate(
         request = build_request(feature=feature, customer=customer, candidates=candidates, start=start, end=end)
         pricing = settings.pricing
         quality = QualityTable.load(quality_file or pricing.quality_file)
+        config = settings.simulator
+        if max_quality_drop is not None:
+            config = _with_drop(config, max_quality_drop)
         with Store(settings.storage) as store, store.connection() as conn:
-            simulator = Simulator(settings.simulator, book_in_force(conn, pricing), quality)
+            simulator = Simulator(config, book_in_force(conn, pricing), quality)
             simulation = simulator.simulate(conn, request)
     if fmt == "json":
         typer.echo(json.dumps(to_json(simulation), indent=2))
@@ -60,3 +70,15 @@ def simulate(
         console.print("No model calls in the range.")
     else:
         console.print(table(simulation))
+
+
+def _with_drop(config: SimulatorConfig, value: str) -> SimulatorConfig:
+    from pydantic import ValidationError
+
+    from otel_margin_backend.simulator.config import SimulatorConfig
+
+    try:
+        return SimulatorConfig.model_validate({**config.model_dump(), "max_quality_drop": value})
+    except ValidationError:
+        hint = "--max-quality-drop"
+        raise typer.BadParameter(f"{value!r}: give a number of points >= 0, or none", param_hint=hint) from None

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from otel_margin_backend.demo.ids import CALL_HEADER
+
 CHAT_USAGE: dict[str, Any] = {
     "prompt_tokens": 1200,
     "completion_tokens": 300,
@@ -119,7 +121,7 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _chat_completion(model: str, usage: dict[str, Any], n: int) -> dict[str, Any]:
+def _chat_completion(model: str, usage: dict[str, Any], n: str) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-stub{n}",
         "object": "chat.completion",
@@ -139,7 +141,7 @@ def _chat_completion(model: str, usage: dict[str, Any], n: int) -> dict[str, Any
     }
 
 
-def _chat_chunks(model: str, include_usage: bool, usage_object: dict[str, Any], n: int) -> Iterator[dict[str, Any]]:
+def _chat_chunks(model: str, include_usage: bool, usage_object: dict[str, Any], n: str) -> Iterator[dict[str, Any]]:
     base = {
         "id": f"chatcmpl-stub{n}",
         "object": "chat.completion.chunk",
@@ -159,7 +161,7 @@ def _chat_chunks(model: str, include_usage: bool, usage_object: dict[str, Any], 
         yield {**base, "choices": [], "usage": usage_object}
 
 
-def _response(model: str, usage: dict[str, Any], n: int, *, done: bool) -> dict[str, Any]:
+def _response(model: str, usage: dict[str, Any], n: str, *, done: bool) -> dict[str, Any]:
     message = {
         "type": "message",
         "id": f"msg_stub{n}",
@@ -196,7 +198,7 @@ def _response(model: str, usage: dict[str, Any], n: int, *, done: bool) -> dict[
     }
 
 
-def _response_events(model: str, usage: dict[str, Any], n: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def _response_events(model: str, usage: dict[str, Any], n: str) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "response.created", {"response": _response(model, usage, n, done=False)}
     for piece in ANSWER:
         yield (
@@ -252,7 +254,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.requests.append(Recorded(path, body, {k.lower(): v for k, v in self.headers.items()}))
         model = SNAPSHOTS.get(body.get("model", ""), body.get("model", ""))
         usage = self.server.usage
-        n = next(self.server.ids)  # every answer has its own id, as the API's do
+        # Every answer has its own id, as the API's do; a caller that names its call (the demo, so that a rerun
+        # sends the same spans) gets the id derived from that name.
+        n = self.headers.get(CALL_HEADER) or str(next(self.server.ids))
         if path == "/v1/chat/completions":
             if not body.get("stream"):
                 self._json(200, _chat_completion(model, usage("chat", body, model), n))

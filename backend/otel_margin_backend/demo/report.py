@@ -22,7 +22,8 @@ from otel_margin_backend.storage.database import Store
 STATE_STYLE = {"ok": "green", "warning": "yellow", "critical": "red", "exceeded": "bold red"}
 
 
-def print_report(store: Store, pricing: PricingConfig, start: datetime, end: datetime, console: Console) -> None:
+def print_report(store: Store, pricing: PricingConfig, simulator: SimulatorConfig, start: datetime, end: datetime,
+                 console: Console) -> None:  # fmt: skip
     """Print the demo's summary for ``[start, end)`` from the store's SQL views and the simulator."""
     span = Period(start, end)
     with store.connection() as conn:
@@ -38,9 +39,8 @@ def print_report(store: Store, pricing: PricingConfig, start: datetime, end: dat
             " FROM budget_alerts"
             " WHERE resolved_at IS NULL ORDER BY crossed_at, budget, threshold_percent"
         ).fetchall()
-        # Suggest only models within 10 benchmark points of the current one: a demo should not advise a big drop.
-        config = SimulatorConfig(max_quality_drop=Decimal(10))
-        simulation = Simulator(config, build_book(pricing)).simulate(conn, SimulationRequest(start=start, end=end))
+        # The configured simulator, as `otel-margin simulate` uses it (its quality-drop limit included).
+        simulation = Simulator(simulator, build_book(pricing)).simulate(conn, SimulationRequest(start=start, end=end))
     console.print()
     console.print(render.pnl_table(rows, by="customer", title=f"P&L by customer, {span.label}"))
     console.print(render.pnl_table(org, by="organization", title="Organization"))

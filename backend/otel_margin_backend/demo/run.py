@@ -10,19 +10,26 @@ Against a running deployment (``--backend-url``, e.g. in docker compose): the sa
 
 from __future__ import annotations
 
+import shutil
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from otel_margin_backend.demo import scenario
 from otel_margin_backend.demo.extras import check_installed, instrumentation
+from otel_margin_backend.demo.ids import NamedCallIds
 from otel_margin_backend.demo.openai_stub import ContentUsage, OpenAIStub
+from otel_margin_backend.demo.reset import ENVIRONMENT, reset
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
+from otel_margin_backend.pipeline.periods import hour_end
 from otel_margin_backend.service.backend import BackgroundBackend, prepare
 from otel_margin_backend.service.tokens import resolve_token
 from otel_margin_backend.settings import Settings
@@ -41,14 +48,19 @@ class DemoOptions:
     token: str | None = None
     serve: bool = True
     """Keep the local backend serving after the demo (until Ctrl-C)."""
+    reset: bool = False
+    """Remove the demo's earlier data first (demo/reset.py)."""
 
 
 def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The simulated stretch: ``days`` whole UTC days back from midnight, up to now (rounded up to the hour)."""
+    """The simulated stretch: ``days`` whole UTC days back from midnight, to the end of the current hour.
+
+    The P&L's range rule (pipeline/periods.py): ``pnl --from <first day> --to <today>`` is this range. Only the
+    calls due by now are made.
+    """
     now = now or datetime.now(UTC)
-    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
-    return start, end
+    return start, hour_end(now)
 
 
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None:
@@ -56,6 +68,10 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
     check_installed(embedded_database=settings.storage.embedded)
     with Store(settings.storage) as store:
         prepare(store, settings)
+        if options.reset:
+            removed = reset(store)
+            console.print(f"Removed the demo's earlier data: {removed.calls:,} calls, "
+                          f"{removed.revenue_entries} revenue entries, {removed.budgets} budgets.")  # fmt: skip
         local = options.backend_url is None
         backend = BackgroundBackend(settings, store.url).start() if local else None
         try:
@@ -69,7 +85,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
             _apply_budgets(api, token, end)
             from otel_margin_backend.demo.report import print_report
 
-            print_report(store, settings.pricing, start, end, console)
+            print_report(store, settings.pricing, settings.simulator, start, end, console)
             if backend is not None and options.serve:
                 _serve_until_interrupted(backend, settings, console)
         finally:
@@ -94,12 +110,13 @@ def _send_traffic(endpoint: str, token: str | None, start: datetime, end: dateti
     headers = {"authorization": f"Bearer {token}"} if token else {}
     exporter = ShiftedExporter(OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces", headers=headers))
     provider = TracerProvider(
-        resource=Resource.create({"service.name": "demo-app", "deployment.environment.name": "demo"})
+        resource=Resource.create({"service.name": "demo-app", "deployment.environment.name": ENVIRONMENT}),
+        id_generator=NamedCallIds(),  # the same call, the same span: a rerun is a redelivery
     )
     provider.add_span_processor(ShiftOnStart())
     chosen = instrumentation()
     otel_margin.instrument(tracer_provider=provider, exporter=exporter, instrumentations=[chosen] if chosen else [])
-    calls = traffic.planned_calls(scenario.WORKLOADS, start, end)
+    calls = traffic.planned_calls(scenario.WORKLOADS, start, min(end, datetime.now(UTC)))  # not the future
     with OpenAIStub(ContentUsage(), record=False) as stub, Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True,
@@ -156,12 +173,38 @@ def _serve_until_interrupted(backend: BackgroundBackend, settings: Settings, con
     token_hint = (
         "OTEL_MARGIN_INGEST_TOKEN" if receivers.ingest_token else f"{settings.storage.data_dir / 'ingest-token'}"
     )
+    http = f"http://{_reachable(receivers.http_host)}:{running.http_port}"
     console.print(
-        f"\nThe backend keeps serving: OTLP/HTTP and REST on http://{receivers.http_host}:{running.http_port}, "
+        f"\nThe backend keeps serving: OTLP/HTTP and REST on {http}, "
         f"OTLP/gRPC on {receivers.grpc_host}:{running.grpc_port} (ingest token: {token_hint}).\n"
-        "Try: otel-margin pnl --by feature   ·   curl localhost:4318/readyz   ·   Ctrl-C stops it."
+        f"In another terminal: {escape(cli_hint())}otel-margin pnl --by feature   ·   curl {http}/readyz\n"
+        "Ctrl-C stops it.",
+        soft_wrap=True,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+
+
+def _reachable(host: str) -> str:
+    # A wildcard bind is reached on the loopback address from this machine.
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def cli_hint() -> str:
+    """What to type before ``otel-margin`` in another terminal: nothing when it is on the PATH, else activate.
+
+    Returns:
+        ``""`` or ``"source <venv>/bin/activate, then "``.
+    """
+    command = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("otel-margin")
+    if found is not None and (command is None or Path(found).resolve() == command):
+        return ""
+    venv = Path(sys.prefix)
+    try:
+        shown = venv.relative_to(Path.cwd())
+    except ValueError:
+        shown = venv
+    return f"source {shown}/bin/activate, then "

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import openai
 
 import otel_margin
+from otel_margin_backend.demo.ids import CALL_HEADER, call_digest, named_call
 from otel_margin_backend.demo.scenario import Workload
 from otel_margin_backend.demo.timeshift import simulated_at
 
@@ -49,22 +50,29 @@ def _attributed(workload: Workload) -> AbstractContextManager[None]:
     return otel_margin.customer(workload.customer, feature=workload.feature)
 
 
+def call_name(workload: Workload, when: datetime) -> str:
+    """What identifies one call of the scenario: its workload and simulated time (the same on every run)."""
+    return f"{workload.customer}|{workload.feature}|{workload.model}|{workload.api}|{when.isoformat()}"
+
+
 def make_call(client: openai.OpenAI, workload: Workload, when: datetime) -> None:
     """Make one model call of ``workload`` as the sample app would, at simulated time ``when``."""
-    with simulated_at(when), _attributed(workload):
+    name = call_name(workload, when)
+    headers = {CALL_HEADER: f"{call_digest(name, 'response', 8):016x}"}
+    with named_call(name), simulated_at(when), _attributed(workload):
         if workload.api == "embeddings":
-            client.embeddings.create(model=workload.model, input=_context(workload))
+            client.embeddings.create(model=workload.model, input=_context(workload), extra_headers=headers)
         elif workload.api == "responses":
             client.responses.create(
                 model=workload.model, instructions=_context(workload), input=QUESTION,
-                max_output_tokens=workload.max_tokens,
+                max_output_tokens=workload.max_tokens, extra_headers=headers,
             )  # fmt: skip
         else:
             client.chat.completions.create(
                 model=workload.model,
                 messages=[{"role": "system", "content": _context(workload)}, {"role": "user", "content": QUESTION}],
-                max_completion_tokens=workload.max_tokens,
-            )
+                max_completion_tokens=workload.max_tokens, extra_headers=headers,
+            )  # fmt: skip
 
 
 def run(base_url: str, calls: list[tuple[Workload, datetime]], *, on_done: Callable[[], None] | None = None) -> None:

@@ -15,11 +15,19 @@ DEFAULT_CUSTOMER_KEYS = (
     "user.id",
     "traceloop.association.properties.customer_id",
     "gen_ai.user",
+    # Vercel AI SDK (Node): what its own options put on its spans.
+    "ai.telemetry.metadata.customer_id",  # ai <= 6: experimental_telemetry: {metadata: {customer_id}}
+    "ai.settings.context.customer_id",  # ai 7 (@ai-sdk/otel): runtimeContext.customer_id + includeRuntimeContext
+    "ai.telemetry.metadata.userId",  # ai <= 6: the metadata key Langfuse's AI SDK guide uses for the user
 )
 DEFAULT_FEATURE_KEYS = (
     "feature.name",
     "traceloop.association.properties.feature",
     "traceloop.workflow.name",
+    # Vercel AI SDK (Node)
+    "ai.telemetry.metadata.feature",  # ai <= 6: experimental_telemetry: {metadata: {feature}}
+    "ai.settings.context.feature",  # ai 7 (@ai-sdk/otel): runtimeContext.feature + includeRuntimeContext
+    "ai.telemetry.functionId",  # telemetry.functionId, on every ai.* span (ai 7: LegacyOpenTelemetry only)
 )
 DEFAULT_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
 
@@ -31,11 +39,13 @@ class NormalizeConfig(BaseModel):
 
     customer_keys: tuple[str, ...] = DEFAULT_CUSTOMER_KEYS
     """Attributes naming the paying customer, most trusted first. Default: ``customer.id``, ``enduser.id``,
-    ``user.id``, ``traceloop.association.properties.customer_id``, ``gen_ai.user``."""
+    ``user.id``, ``traceloop.association.properties.customer_id``, ``gen_ai.user``, then the Vercel AI SDK's
+    ``ai.telemetry.metadata.customer_id``, ``ai.settings.context.customer_id``, ``ai.telemetry.metadata.userId``."""
     feature_keys: tuple[str, ...] = DEFAULT_FEATURE_KEYS
     """Attributes naming the product feature. Default: ``feature.name``,
-    ``traceloop.association.properties.feature``, ``traceloop.workflow.name``. When none is set the feature is the
-    trace's root span name (or the service's local root span name), else ``(none)``."""
+    ``traceloop.association.properties.feature``, ``traceloop.workflow.name``, then the Vercel AI SDK's
+    ``ai.telemetry.metadata.feature``, ``ai.settings.context.feature``, ``ai.telemetry.functionId``. When none is
+    set the feature is the trace's root span name (or the service's local root span name), else ``(none)``."""
     environment_keys: tuple[str, ...] = DEFAULT_ENVIRONMENT_KEYS
     """Attributes naming the deployment environment. Default: ``deployment.environment.name``,
     ``deployment.environment``."""

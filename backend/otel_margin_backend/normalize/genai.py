@@ -26,6 +26,7 @@ from otel_margin_backend.normalize.attributes import (
 from otel_margin_backend.normalize.config import NormalizeConfig
 from otel_margin_backend.normalize.content import message_text
 from otel_margin_backend.normalize.conventions import (
+    AI_SDK_OPERATION_KEY,
     COST_KEYS,
     GENAI_KEYS,
     OPENINFERENCE_KIND_KEY,
@@ -174,6 +175,7 @@ class SpanNormalizer:
                 *config.environment_keys,
                 *self._pricing_keys,
                 *RESPONSE_ID_KEYS,
+                AI_SDK_OPERATION_KEY,
             ),
             False,
         )
@@ -230,6 +232,7 @@ class SpanNormalizer:
             traceloop_kind=_text(attrs.get(TRACELOOP_KIND_KEY)),
             has_tokens=not _TOKEN_KEY_SET.isdisjoint(attrs),
             has_model=request_model is not None or response_model is not None,
+            ai_sdk_operation=_text(attrs.get(AI_SDK_OPERATION_KEY)),
         )
         if not is_call:
             return Skipped.NOT_MODEL_CALL

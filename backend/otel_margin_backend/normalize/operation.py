@@ -4,7 +4,7 @@ Only model calls are priced. Agent, workflow, tool and retrieval spans often rep
 beneath them; pricing them too would count every token twice, so they are never model calls, whatever they carry.
 Older instrumentations do not send ``gen_ai.operation.name``; the operation is then inferred from the span name
 (``chat gpt-4o`` in the spec's form, ``openai.chat`` in OpenLLMetry's), ``llm.request.type`` or the OpenInference
-span kind.
+span kind. Vercel AI SDK spans name their operation in ``ai.operationId`` instead, which wins over the rest.
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ INFERENCE_OPERATIONS = frozenset({"chat", "text_completion", "generate_content",
 """Operations that are one call to a model."""
 
 NON_MODEL_OPERATIONS = frozenset(
-    {"invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "retrieval", "plan", "fetch_response"}
+    {
+        "invoke_agent",
+        "create_agent",
+        "execute_tool",
+        "invoke_workflow",
+        "retrieval",
+        "plan",
+        "fetch_response",
+        "agent_step",  # Vercel AI SDK 7 (@ai-sdk/otel OpenTelemetry): the `step {n}` span around one `chat` span
+    }
 )
 """Operations that wrap or follow model calls and are never priced themselves."""
 
@@ -25,6 +34,21 @@ _OPERATION_ALIASES = {
     "response": "responses",
     "agent run": "invoke_agent",  # pydantic-ai's agent span name
 }
+
+_AI_SDK_WRAPPERS = {
+    # The whole call: usage summed over its steps, the same numbers as the doGenerate/doStream spans below it.
+    "ai.generateText": "invoke_agent",
+    "ai.streamText": "invoke_agent",
+    "ai.generateObject": "invoke_agent",
+    "ai.streamObject": "invoke_agent",
+    "ai.workflowAgent.stream": "invoke_agent",
+    "ai.embed": "embeddings",
+    "ai.embedMany": "embeddings",
+    "ai.toolCall": "execute_tool",
+}
+"""Vercel AI SDK ``ai.operationId`` values of spans that wrap model calls, with the operation they stand for."""
+_AI_SDK_CALL_SUFFIXES = {".doGenerate": "chat", ".doStream": "chat", ".doEmbed": "embeddings"}
+"""``ai.generateText.doGenerate``, ``ai.streamObject.doStream``, ``ai.embedMany.doEmbed``: one provider call."""
 
 _TRACELOOP_NON_MODEL_KINDS = frozenset({"workflow", "task", "agent", "tool"})
 _OPENINFERENCE_MODEL_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
@@ -54,6 +78,15 @@ def _from_span_name(span_name: str) -> str | None:
     return None
 
 
+def _from_ai_sdk(operation_id: str) -> tuple[bool, str] | None:
+    if operation_id in _AI_SDK_WRAPPERS:
+        return False, _AI_SDK_WRAPPERS[operation_id]
+    for suffix, operation in _AI_SDK_CALL_SUFFIXES.items():
+        if operation_id.endswith(suffix):
+            return True, operation
+    return None
+
+
 def classify_operation(
     *,
     operation: str | None,
@@ -63,6 +96,7 @@ def classify_operation(
     traceloop_kind: str | None,
     has_tokens: bool,
     has_model: bool,
+    ai_sdk_operation: str | None = None,
 ) -> tuple[bool, str | None]:
     """Decide whether a GenAI span is a model call.
 
@@ -74,12 +108,18 @@ def classify_operation(
         traceloop_kind: ``traceloop.span.kind`` if sent.
         has_tokens: Whether the span carries any token count.
         has_model: Whether the span names a model.
+        ai_sdk_operation: The Vercel AI SDK's ``ai.operationId`` if sent; it decides alone when it is one of the
+            SDK's wrapper or provider-call operations.
 
     Returns:
         ``(is_model_call, operation)``; the operation is normalized (``completion`` -> ``text_completion``) and may
         be None when nothing names it. A span with no recognisable operation is a model call when it carries both
         token counts and a model.
     """
+    if ai_sdk_operation is not None:
+        decided = _from_ai_sdk(ai_sdk_operation.strip())
+        if decided is not None:
+            return decided
     if traceloop_kind is not None and traceloop_kind.strip().lower() in _TRACELOOP_NON_MODEL_KINDS:
         return False, _normalize(operation) if operation else None
     inferred_kind: str | None = None

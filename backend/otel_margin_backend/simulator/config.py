@@ -44,9 +44,10 @@ class SimulatorConfig(BaseModel):
     one the current model has a score for is used for every candidate. Default: ``gpqa_diamond``, ``mmlu_pro``."""
     window_days: int = Field(default=30, ge=1, le=3660)
     """Calls of the last this many days are simulated when no range is given. Default: 30."""
-    max_quality_drop: Decimal | None = Field(default=None, ge=0)
-    """A suggestion may score at most this many benchmark points below the current model. Default: none (any
-    drop, as long as quality per dollar improves)."""
+    max_quality_drop: Decimal | None = Field(default=Decimal(10), ge=0)
+    """A suggestion may score at most this many benchmark points below the current model; ``none`` allows any
+    drop, as long as quality per dollar improves. Default: 10 (a swap that loses more is rarely one a team
+    makes without its own evals; the demo, the CLI, REST and the materialized runs all use this)."""
     min_savings_percent: Decimal = Field(default=Decimal(0), ge=0, lt=100)
     """A suggestion must save more than this share of the current model's cost at current prices. Default: 0."""
     ignore_modalities: tuple[str, ...] = ()
@@ -62,6 +63,14 @@ class SimulatorConfig(BaseModel):
     """How often the scheduler materializes a run into ``simulator_results``. Default: 3600 s."""
     keep_runs: int = Field(default=168, ge=1)
     """Materialized runs kept (older ones are deleted). Default: 168 (a week of hourly runs)."""
+
+    @field_validator("max_quality_drop", mode="before")
+    @classmethod
+    def _no_limit(cls, value: object) -> object:
+        """``none`` (or an empty value) lifts the limit."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
 
     @field_validator("candidates", "benchmarks", "ignore_modalities", mode="before")
     @classmethod

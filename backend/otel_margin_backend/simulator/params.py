@@ -1,7 +1,8 @@
 """The user-facing parameters of a simulation (CLI options and REST query parameters), parsed one way.
 
 ``--from`` / ``from`` and ``--to`` / ``to`` take an ISO date (``2026-11-01``) or an ISO date-time
-(``2026-11-01T12:00:00Z``; no offset means UTC). A date given as ``to`` includes that whole day; a date-time
+(``2026-11-01T12:00:00Z``; no offset means UTC). A date given as ``to`` includes that whole day, and stops at
+the end of the current hour when the day is today (the P&L's range rule, pipeline/periods.py); a date-time
 given as ``to`` is the first instant *not* included.
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
 from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.pipeline.periods import hour_end
 from otel_margin_backend.simulator.simulator import SimulationRequest
 
 PARAMETERS = ("feature", "customer", "candidates", "from", "to")
@@ -35,7 +37,9 @@ def parse_moment(text: str, *, name: str, end: bool) -> datetime:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            return datetime.combine(day + timedelta(days=1) if end else day, time(0), UTC)
+            if not end:
+                return datetime.combine(day, time(0), UTC)
+            return min(datetime.combine(day + timedelta(days=1), time(0), UTC), hour_end(datetime.now(UTC)))
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise PermanentError(

@@ -58,6 +58,8 @@ class EmbeddedPostgres:
         except ImportError:
             raise PermanentError(NOT_INSTALLED) from None
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
+        # A CLI command beside a running `serve` or demo attaches to their server: nothing to announce then.
+        attaching = (self.datadir / "postmaster.pid").exists()
         try:
             self._server = get_server(self.datadir, cleanup_mode="stop")
         except Exception as exc:  # the wheel raises assorted errors (subprocess, OS, assertion)
@@ -69,7 +71,8 @@ class EmbeddedPostgres:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
                 conn.execute(f"CREATE DATABASE {DATABASE}")
-        log.info("embedded PostgreSQL started", extra={"datadir": str(self.datadir)})
+        log.log(logging.DEBUG if attaching else logging.INFO, "embedded PostgreSQL attached" if attaching
+                else "embedded PostgreSQL started", extra={"datadir": str(self.datadir)})  # fmt: skip
         url: str = self._server.get_uri(DATABASE)
         return url
 
@@ -79,4 +82,6 @@ class EmbeddedPostgres:
             return
         server, self._server = self._server, None
         server.cleanup()
-        log.info("embedded PostgreSQL stopped", extra={"datadir": str(self.datadir)})
+        stopped = not (self.datadir / "postmaster.pid").exists()  # else another process still uses it
+        log.log(logging.INFO if stopped else logging.DEBUG, "embedded PostgreSQL stopped" if stopped
+                else "embedded PostgreSQL released", extra={"datadir": str(self.datadir)})  # fmt: skip

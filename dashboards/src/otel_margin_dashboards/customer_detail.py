@@ -76,8 +76,12 @@ def build() -> dict[str, object]:
                         "currency and converted to the reporting currency."),
     ]  # fmt: skip
     variables = [
-        query_variable("customer", "Customer", f"SELECT key FROM pnl({PNL_RANGE}, 'customer') ORDER BY 1",
-                       multi=False, description="A customer with usage or revenue in the range."),
+        # Opens on the customer with the highest cost in the range, (unattributed) last: a first look shows one.
+        query_variable("customer", "Customer",
+                       f"SELECT key FROM pnl({PNL_RANGE}, 'customer')"
+                       " ORDER BY key = '(unattributed)', cost DESC NULLS LAST, key",
+                       multi=False, keep_order=True,
+                       description="A customer with usage or revenue in the range (highest cost first)."),
     ]  # fmt: skip
     return build_dashboard(
         UID,

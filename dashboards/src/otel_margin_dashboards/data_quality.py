@@ -76,7 +76,7 @@ def build() -> dict[str, object]:
                    mappings={"0": ("flowing", GREEN), "1": ("stalled", RED)},
                    description="Stalled: calls arrived in the previous 24 hours but none in the last 15 minutes."),
         stat_panel(grid, PRICE_VERSION, "Active price data",
-                   'SELECT active_version AS "Version" FROM price_sync_status', unit="none", w=4, text=True,
+                   'SELECT active_version AS "Version" FROM price_sync_status', unit="none", w=4,
                    description="The price-data version every process prices with."),
         stat_panel(grid, LAST_PRICE_SYNC, "Last successful price sync",
                    'SELECT last_success_at AS "Last success" FROM price_sync_status', unit="dateTimeFromNow", w=4,

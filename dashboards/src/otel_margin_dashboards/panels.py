@@ -139,11 +139,10 @@ def stat_panel(
     h: int = 4,
     decimals: int | None = None,
     thresholds: dashboard_builders.ThresholdsConfig = NEUTRAL,
-    text: bool = False,
     mappings: dict[str, tuple[str, str]] | None = None,
     unpriced: bool = False,
 ) -> stat.Panel:
-    """A single-value stat from a one-row table query (the first column; ``text`` shows strings too)."""
+    """A single-value stat from a one-row table query (its first column: a number, a timestamp or text)."""
     panel = (
         stat.Panel()
         .id(panel_id)
@@ -160,7 +159,8 @@ def stat_panel(
         .text_mode(common.BigValueTextMode.VALUE)
         .orientation(common.VizOrientation.AUTO)
         .reduce_options(
-            common_builders.ReduceDataOptions().calcs(["lastNotNull"]).fields("/.*/" if text else "").values(False)
+            # Every field, not Grafana's default (numeric fields only), which shows "No data" for a timestamp or text.
+            common_builders.ReduceDataOptions().calcs(["lastNotNull"]).fields("/.*/").values(False)
         )
     )
     if decimals is not None:
@@ -318,9 +318,13 @@ def timeseries_panel(
 
 
 def query_variable(
-    name: str, label: str, sql: str, *, multi: bool, description: str
+    name: str, label: str, sql: str, *, multi: bool, description: str, keep_order: bool = False
 ) -> dashboard_builders.QueryVariable:
-    """A variable filled by a query, refreshed when the time range changes; multi-value ones start at All."""
+    """A variable filled by a query, refreshed when the time range changes; multi-value ones start at All.
+
+    Options are sorted alphabetically, or kept in the query's order with ``keep_order`` (a single-value variable
+    then opens on the query's first row).
+    """
     variable = (
         dashboard_builders.QueryVariable(name)
         .label(label)
@@ -328,7 +332,7 @@ def query_variable(
         .datasource(DATASOURCE)
         .query(_dedent(sql))
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
+        .sort(VariableSort.DISABLED if keep_order else VariableSort.ALPHABETICAL_ASC)
         .multi(multi)
         .include_all(multi)
     )

@@ -132,6 +132,21 @@ def test_the_embedded_default_needs_no_database(tmp_path: Path) -> None:
     assert "embedded PostgreSQL in" in again.stdout and "up to date" in again.stdout
 
 
+def test_a_command_beside_a_running_embedded_server_says_nothing_about_it(tmp_path: Path) -> None:
+    from otel_margin_backend.storage.embedded import EmbeddedPostgres
+
+    env = {"OTEL_MARGIN_DATA_DIR": str(tmp_path / "data")}
+    assert otel_margin("migrate", env=env).returncode == 0
+    running = EmbeddedPostgres(tmp_path / "data" / "postgres")  # as `serve` or the demo holds it
+    running.start()
+    try:
+        result = otel_margin("pnl", env=env)
+    finally:
+        running.stop()
+    assert result.returncode == 0, result.stderr
+    assert "embedded PostgreSQL" not in result.stderr
+
+
 def _wait_for(url: str, timeout_s: float = 30) -> httpx.Response:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -141,3 +156,17 @@ def _wait_for(url: str, timeout_s: float = 30) -> httpx.Response:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_version_and_clean_help() -> None:
+    from otel_margin_backend import __version__
+
+    for args in (["--version"], ["version"]):
+        result = otel_margin(*args)
+        assert (result.returncode, result.stdout) == (0, f"otel-margin {__version__}\n"), result.stderr
+    top = otel_margin("--help").stdout
+    assert "--version" in top
+    for command in (["pnl"], ["demo"], ["budgets", "status"], ["simulate"]):
+        text = otel_margin(*command, "--help").stdout
+        assert "<bool>" not in text, command  # flags take no value
+        assert "--help" in text

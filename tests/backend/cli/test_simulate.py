@@ -114,3 +114,24 @@ def test_errors_are_one_line(db_url: str) -> None:
 
     empty = invoke(db_url, ["--feature", "nothing-here", *RANGE])
     assert empty.exit_code == 0 and "No model calls in the range." in empty.stdout
+
+
+@pytest.mark.store
+def test_the_quality_drop_limit_defaults_to_10_points_and_has_a_flag(db_url: str) -> None:
+    seed(db_url)
+    args = ["--feature", "digest", "--candidates", "openai/gpt-4.1-mini,openai/gpt-4.1-nano", "--format", "json",
+            *RANGE]  # fmt: skip
+
+    def suggested(*extra: str) -> tuple[str | None, str | None]:
+        result = invoke(db_url, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        (digest,) = json.loads(result.stdout)["groups"]
+        return digest["suggested"], digest["quality_difference"]
+
+    # gpt-4.1 scores 66.3 (GPQA), gpt-4.1-mini 65.0, gpt-4.1-nano 50.3 at a quarter of mini's price: nano has the
+    # best quality per dollar but loses 16 points, over the default limit of 10.
+    assert suggested() == ("openai/gpt-4.1-mini", "-1.3")
+    assert suggested("--max-quality-drop", "none") == ("openai/gpt-4.1-nano", "-16.0")
+    assert suggested("--max-quality-drop", "1") == (None, None)
+    bad = invoke(db_url, [*args, "--max-quality-drop", "-3"])
+    assert bad.exit_code == 2 and "give a number of points >= 0, or none" in bad.output

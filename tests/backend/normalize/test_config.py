@@ -18,11 +18,19 @@ def test_defaults() -> None:
         "user.id",
         "traceloop.association.properties.customer_id",
         "gen_ai.user",
+        # Vercel AI SDK
+        "ai.telemetry.metadata.customer_id",
+        "ai.settings.context.customer_id",
+        "ai.telemetry.metadata.userId",
     )
     assert config.feature_keys == (
         "feature.name",
         "traceloop.association.properties.feature",
         "traceloop.workflow.name",
+        # Vercel AI SDK
+        "ai.telemetry.metadata.feature",
+        "ai.settings.context.feature",
+        "ai.telemetry.functionId",
     )
     assert config.environment_keys == ("deployment.environment.name", "deployment.environment")
     assert config.strict_customer is False

@@ -15,8 +15,10 @@ def classify(
     tl_kind: str | None = None,
     has_tokens: bool = True,
     has_model: bool = True,
+    ai_sdk: str | None = None,
 ) -> tuple[bool, str | None]:
     return classify_operation(
+        ai_sdk_operation=ai_sdk,
         operation=operation,
         span_name=span_name,
         request_type=request_type,
@@ -99,3 +101,38 @@ def test_without_operation_tokens_and_model_make_a_model_call() -> None:
 def test_unknown_explicit_operation_follows_the_tokens_and_model_rule() -> None:
     assert classify(operation="image_generation") == (True, "image_generation")
     assert classify(operation="image_generation", has_tokens=False) == (False, "image_generation")
+
+
+@pytest.mark.parametrize(
+    ("operation_id", "expected"),
+    [
+        ("ai.generateText.doGenerate", (True, "chat")),
+        ("ai.streamText.doStream", (True, "chat")),
+        ("ai.generateObject.doGenerate", (True, "chat")),
+        ("ai.streamObject.doStream", (True, "chat")),
+        ("ai.embed.doEmbed", (True, "embeddings")),
+        ("ai.embedMany.doEmbed", (True, "embeddings")),
+        # the whole call: the same usage as the provider calls below it, never priced again
+        ("ai.generateText", (False, "invoke_agent")),
+        ("ai.streamText", (False, "invoke_agent")),
+        ("ai.generateObject", (False, "invoke_agent")),
+        ("ai.streamObject", (False, "invoke_agent")),
+        ("ai.embed", (False, "embeddings")),
+        ("ai.embedMany", (False, "embeddings")),
+        ("ai.toolCall", (False, "execute_tool")),
+    ],
+)
+def test_ai_sdk_operation_id_decides(operation_id: str, expected: tuple[bool, str]) -> None:
+    assert classify(ai_sdk=operation_id, span_name=operation_id, has_tokens=True, has_model=True) == expected
+
+
+def test_unknown_ai_sdk_operation_id_falls_back_to_the_other_rules() -> None:
+    assert classify(ai_sdk="ai.rerank.doRerank", span_name="ai.rerank.doRerank", has_tokens=False) == (False, None)
+    assert classify(ai_sdk="ai.somethingNew", operation="chat") == (True, "chat")
+
+
+def test_ai_sdk_7_step_span_is_never_priced() -> None:
+    assert classify(operation="agent_step", span_name="step 1", has_tokens=True, has_model=True) == (
+        False,
+        "agent_step",
+    )

@@ -33,5 +33,42 @@ from otel_margin_backend.normalize.provider import normalize_provider
         ("", ""),
     ],
 )
-def test_normalize_provider(raw: str, expected: str) -> None:
+def test_normalize_provider_other_conventions(raw: str, expected: str) -> None:
+    assert normalize_provider(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Vercel AI SDK provider ids: one provider whatever API of it was called
+        ("openai.chat", "openai"),
+        ("openai.responses", "openai"),
+        ("openai.completion", "openai"),
+        ("openai.embedding", "openai"),
+        ("anthropic.messages", "anthropic"),
+        ("google.generative-ai", "gcp.gemini"),
+        ("google.vertex.chat", "gcp.vertex_ai"),
+        ("google.vertex.anthropic.messages", "gcp.vertex_ai"),
+        ("google-vertex", "gcp.vertex_ai"),
+        ("amazon-bedrock", "aws.bedrock"),
+        ("amazon-bedrock.chat", "aws.bedrock"),
+        ("azure.chat", "azure.ai.openai"),
+        ("azure.responses", "azure.ai.openai"),
+        ("azure-openai.chat", "azure.ai.openai"),
+        ("mistral.chat", "mistral_ai"),
+        ("xai.chat", "x_ai"),
+        ("groq.chat", "groq"),
+        ("deepseek.chat", "deepseek"),
+        ("cohere.chat", "cohere"),
+        ("perplexity", "perplexity"),
+        # well-known dotted values are left alone; an OpenAI-compatible server is not OpenAI
+        ("azure.ai.openai", "azure.ai.openai"),
+        ("azure.ai.inference", "azure.ai.inference"),
+        ("gcp.vertex_ai", "gcp.vertex_ai"),
+        ("openai-compatible.chat", "openai-compatible.chat"),
+        ("lmstudio.chat", "lmstudio.chat"),
+        ("OpenAI.Chat", "openai"),
+    ],
+)
+def test_normalize_provider_ai_sdk(raw: str, expected: str) -> None:
     assert normalize_provider(raw) == expected

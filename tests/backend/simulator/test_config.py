@@ -19,7 +19,7 @@ def test_defaults() -> None:
     assert config.candidates == DEFAULT_CANDIDATES
     assert config.benchmarks == ("gpqa_diamond", "mmlu_pro")
     assert (config.window_days, config.interval_s, config.keep_runs) == (30, 3600.0, 168)
-    assert config.max_quality_drop is None and config.min_savings_percent == Decimal(0)
+    assert config.max_quality_drop == Decimal(10) and config.min_savings_percent == Decimal(0)
     assert (config.allow_unknown_context, config.allow_deprecated, config.ignore_modalities) == (False, False, ())
 
 
@@ -54,3 +54,9 @@ def test_create_refuses_what_the_book_or_quality_table_lacks() -> None:
         create(SimulatorConfig(benchmarks=("gpqa_diamond", "house_eval")), BOOK)
     with pytest.raises(UnknownCandidate, match=r"^candidate 'openai/gpt-9' is not in the price book"):
         create(SimulatorConfig(candidates=("openai/gpt-9",)), BOOK)
+
+
+def test_none_lifts_the_quality_drop_limit() -> None:
+    assert SimulatorConfig.model_validate({"max_quality_drop": "none"}).max_quality_drop is None
+    assert SimulatorConfig.model_validate({"max_quality_drop": ""}).max_quality_drop is None
+    assert SimulatorConfig.model_validate({"max_quality_drop": "2.5"}).max_quality_drop == Decimal("2.5")

@@ -11,7 +11,7 @@ from otel_margin_backend.simulator.ranking import Observed, exclusions, pick_ben
 from tests.backend.simulator.calls import BOOK
 
 QUALITY = QualityTable.load()
-CONFIG = SimulatorConfig()
+CONFIG = SimulatorConfig(max_quality_drop=None)  # any drop: the rules below the limit, alone
 
 
 def profile(spec: str) -> ModelProfile:
@@ -51,8 +51,18 @@ def test_the_suggestion_must_save_beat_the_current_quality_per_dollar_and_respec
     assert ranked({"openai/o3": "120"})[0][2] is False  # costs more: no saving
     assert ranked({"openai/gpt-4o-mini": "99"})[0][2] is False  # saves, but 40.2 / 99 < 0.754
     assert ranked({"openai/o4-mini": "90"})[0][2] is True  # saves 10 %, better and cheaper
-    assert ranked({"openai/o4-mini": "90"}, config=SimulatorConfig(min_savings_percent=Decimal(10)))[0][2] is False
-    assert ranked({"openai/o4-mini": "89.99"}, config=SimulatorConfig(min_savings_percent=Decimal(10)))[0][2] is True
+    assert (
+        ranked(
+            {"openai/o4-mini": "90"}, config=SimulatorConfig(min_savings_percent=Decimal(10), max_quality_drop=None)
+        )[0][2]
+        is False
+    )
+    assert (
+        ranked(
+            {"openai/o4-mini": "89.99"}, config=SimulatorConfig(min_savings_percent=Decimal(10), max_quality_drop=None)
+        )[0][2]
+        is True
+    )
     limited = SimulatorConfig(max_quality_drop=Decimal(10))
     assert ranked({"openai/gpt-4.1-mini": "20"}, config=limited)[0][2] is False  # 65.0 is 10.4 points down
     assert ranked({"openai/gpt-4.1-mini": "20"}, config=SimulatorConfig(max_quality_drop=Decimal("10.4")))[0][2]
