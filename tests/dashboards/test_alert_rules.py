@@ -156,6 +156,23 @@ def test_attribution_coverage_fires_below_ninety_percent_today(attributed: str, 
     assert only.values["B"] == pytest.approx(int(attributed))
 
 
+@pytest.mark.parametrize(("unpriced", "fires"), [(6, True), (5, False)])
+def test_unpriced_share_fires_above_five_percent_of_todays_calls(unpriced: int, fires: bool, db_url: str,
+                                                                 any_server: Server) -> None:  # fmt: skip
+    seeder = Seeder(db_url)
+    today = day_start(seeder.now())
+    seeder.costs([("acme", "chat", "1", today)] * (100 - unpriced))
+    for _ in range(unpriced):
+        seeder.call(customer="acme", feature="chat", at=today, cost=None, model="mystery-model")
+    for _ in range(10):  # yesterday's unpriced calls are not today's
+        seeder.call(customer="acme", feature="chat", at=today - timedelta(hours=12), cost=None, model="mystery-model")
+    evaluation = check(db_url, any_server, "otel-margin-unpriced-share")
+    assert evaluation.state == ("Alerting" if fires else "Normal")
+    (only,) = evaluation.instances
+    assert only.values["B"] == unpriced
+    assert only.labels == {"severity": "warning", "customer": "all", "feature": "all"}
+
+
 @pytest.mark.parametrize(("minutes_ago", "fires"), [(30, True), (1, False), (None, False)])
 def test_ingestion_stalled_fires_after_fifteen_quiet_minutes(minutes_ago: int | None, fires: bool, db_url: str,
                                                              any_server: Server) -> None:  # fmt: skip

@@ -17,6 +17,7 @@ from otel_margin_backend.analytics.pnl import Period, period, read_pnl
 from tests.dashboards.files import dashboards, panels
 from tests.dashboards.macros import QueryContext, Variable, expand
 from tests.dashboards.seed import Seeder
+from tests.support.zones import ZONES, in_zone
 
 NOV_10 = datetime(2026, 11, 10, 9, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -60,7 +61,9 @@ def one(conn: psycopg.Connection[Any], sql: str) -> Any:
 
 
 @pytest.mark.parametrize("name", sorted(RANGES))
-def test_overview_stats_equal_the_cli_pnl(name: str, db_url: str) -> None:
+@pytest.mark.parametrize("zone", ZONES)
+def test_overview_stats_equal_the_cli_pnl(name: str, zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
     seed(db_url)
     start, end, span = RANGES[name]
     ctx = QueryContext(start=start, end=end)
@@ -72,7 +75,9 @@ def test_overview_stats_equal_the_cli_pnl(name: str, db_url: str) -> None:
     assert all(isinstance(v, Decimal) for v in stats.values())
 
 
-def test_the_month_is_the_reference_month(db_url: str) -> None:
+@pytest.mark.parametrize("zone", ZONES)
+def test_the_month_is_the_reference_month(zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
     seed(db_url)
     start, end, _ = RANGES["this month"]
     with psycopg.connect(db_url) as conn:
@@ -82,7 +87,9 @@ def test_the_month_is_the_reference_month(db_url: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(RANGES))
-def test_customer_pnl_and_detail_equal_the_cli_pnl_by_customer(name: str, db_url: str) -> None:
+@pytest.mark.parametrize("zone", ZONES)
+def test_customer_pnl_and_detail_equal_the_cli_pnl_by_customer(name: str, zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
     seed(db_url)
     start, end, span = RANGES[name]
     with psycopg.connect(db_url) as conn:
@@ -103,3 +110,16 @@ def test_period_and_grafana_range_agree() -> None:
     for start, end, span in RANGES.values():
         assert isinstance(span, Period) and span.start == start
         assert span.end - end in (timedelta(0), MS)
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_revenue_by_month_shows_the_months_of_the_range_only(zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
+    seed(db_url)
+    december = QueryContext(start=datetime(2026, 12, 1, tzinfo=UTC), end=datetime(2027, 1, 1, tzinfo=UTC) - MS,
+                            variables={"customer": Variable("acme")})  # fmt: skip
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(expand(panel_sql("otel-margin-customer", 8), december)).fetchall()
+    assert [(row[0].astimezone(UTC), row[4]) for row in rows] == [
+        (datetime(2026, 12, 1, tzinfo=UTC), Decimal("5000.00"))
+    ]

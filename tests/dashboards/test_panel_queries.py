@@ -26,7 +26,7 @@ EXPECTED: dict[str, dict[int, list[str]]] = {
     "otel-margin-overview": {
         1: ["Revenue"], 2: ["AI cost"], 3: ["Margin"], 4: ["Margin %"],
         5: ["time", "feature", "cost"], 6: ["time", "model", "cost"],
-        7: ["customer", "revenue", "cost", "margin", "margin_pct"],
+        7: ["customer", "revenue", "cost", "unpriced_calls", "margin", "margin_pct"],
         8: ["budget", "scope", "period", "spend", "limit_amount", "currency", "percent_used", "forecast_percent",
             "state"],
     },

@@ -21,11 +21,16 @@ GROUPS: tuple[GroupBy, ...] = ("customer", "feature", "model", "provider", "orga
 
 @dataclass(frozen=True, slots=True)
 class PnlRow:
-    """One line of the P&L. ``revenue``/``margin`` are None when grouping by feature, model or provider."""
+    """One line of the P&L. ``revenue``/``margin`` are None when grouping by feature, model or provider.
+
+    ``cost`` is None when the group had calls and none of them could be priced (unknown, never 0); ``margin``,
+    ``margin_pct`` and ``cost_share_pct`` are None with it. A partly priced cost is the priced calls' cost, with
+    ``unpriced_calls`` beside it.
+    """
 
     key: str
     revenue: Decimal | None
-    cost: Decimal
+    cost: Decimal | None
     margin: Decimal | None
     margin_pct: Decimal | None
     unprofitable: bool
@@ -57,10 +62,13 @@ class Projection:
 
 @dataclass(frozen=True, slots=True)
 class DataQuality:
-    """How much of a period's usage can be trusted: unattributed, unpriced, estimated and missing-usage shares."""
+    """How much of a period's usage can be trusted: unattributed, unpriced, estimated and missing-usage shares.
 
-    cost: Decimal
-    unattributed_cost: Decimal
+    ``cost`` and ``unattributed_cost`` are None when the period had calls and none of them could be priced.
+    """
+
+    cost: Decimal | None
+    unattributed_cost: Decimal | None
     unattributed_cost_pct: Decimal | None
     calls: int
     unpriced_calls: int

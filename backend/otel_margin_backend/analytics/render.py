@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from otel_margin_backend.analytics.pnl import DataQuality, GroupBy, PnlRow, Projection, as_json
-from otel_margin_backend.pipeline.money import money
+from otel_margin_backend.pipeline.money import UNPRICED, cost_text, money
 
 
 def percent(value: Decimal | None) -> str:
@@ -40,9 +40,12 @@ def pnl_table(rows: Sequence[PnlRow], *, by: GroupBy, title: str) -> Table:
         cells: list[str | Text] = [Text(row.key, style=style)]
         if with_revenue:
             cells.append(money(row.revenue, row.reporting_currency))
-        cells.append(money(row.cost, row.reporting_currency))
+        cells.append(cost_text(row.cost, row.unpriced_calls, row.reporting_currency))
         if with_revenue:
-            cells.append(Text(money(row.margin, row.reporting_currency), style=style))
+            margin = (
+                UNPRICED if row.cost is None and row.revenue is not None else money(row.margin, row.reporting_currency)
+            )
+            cells.append(Text(margin, style=style))
             cells.append(Text(percent(row.margin_pct), style=style))
         else:
             cells.append(percent(row.cost_share_pct))

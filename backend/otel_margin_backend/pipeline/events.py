@@ -22,6 +22,9 @@ UNATTRIBUTED = "(unattributed)"
 NO_FEATURE = "(none)"
 """Feature of calls that named no feature (and had no root span name to fall back on)."""
 
+PROVIDER_FROM_MODEL = "model"
+"""``provider_source`` of a call that named no provider: the price book inferred it from the model name."""
+
 
 DEFAULT_CONTEXT_ATTRIBUTES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
@@ -78,6 +81,9 @@ class UsageEvent:
     customer_id: str = UNATTRIBUTED
     feature: str = NO_FEATURE
     provider: str = ""
+    provider_source: str | None = None
+    """Where ``provider`` came from: None when the span or request named it, ``PROVIDER_FROM_MODEL`` when it named
+    none and the price book inferred it from the model name."""
     request_model: str | None = None
     response_model: str | None = None
     operation: str | None = None

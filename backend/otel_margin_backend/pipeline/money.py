@@ -30,6 +30,8 @@ ROUNDING = ROUND_HALF_EVEN
 """How ``money`` rounds to the currency's minor unit: half to even (see the module docstring for why)."""
 NONE_TEXT = "—"
 """What an absent amount reads as."""
+UNPRICED = "unpriced"
+"""What a cost made only of unpriced calls reads as (JSON and REST give null, CSV an empty cell; never 0)."""
 
 ZERO_DECIMAL = frozenset(
     {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
@@ -88,6 +90,26 @@ def money(
     upper = currency.upper()
     prefix, suffix = ("$", "") if upper == "USD" and not code else ("", f" {upper}")
     return f"{sign}{prefix}{abs(shown):,f}{suffix}"
+
+
+def cost_text(
+    cost: Decimal | None, unpriced_calls: int, currency: str = "USD", *, small_places: int | None = None
+) -> str:
+    """A cost for people: ``unpriced`` when no call could be priced, ``$12.00 +3 unpriced`` when some could not.
+
+    Args:
+        cost: The priced calls' cost, or None when none of them was priced.
+        unpriced_calls: Calls that could not be priced (left out of ``cost``).
+        currency: The cost's ISO 4217 code.
+        small_places: As for ``money``.
+
+    Returns:
+        The text.
+    """
+    if cost is None:
+        return UNPRICED
+    shown = money(cost, currency, small_places=small_places)
+    return f"{shown} +{unpriced_calls:,} {UNPRICED}" if unpriced_calls else shown
 
 
 def exact_number(amount: Decimal | None, *, signed: bool = False) -> str:

@@ -20,11 +20,11 @@ from typing import Final
 
 from genai_prices.types import Provider
 
-from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES, UsageEvent, UsageStatus
+from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES, PROVIDER_FROM_MODEL, UsageEvent, UsageStatus
 from otel_margin_backend.pricing.cache import DEFAULT_MAX_BYTES, BoundedCache
 from otel_margin_backend.pricing.data import PriceData
 from otel_margin_backend.pricing.errors import PricingFileError, Problem
-from otel_margin_backend.pricing.names import MAX_NAME_CHARS
+from otel_margin_backend.pricing.names import MAX_NAME_CHARS, SPAN_PROVIDER_NAMES
 from otel_margin_backend.pricing.overrides import Discount, Overrides
 from otel_margin_backend.pricing.rates import compile_or_none
 from otel_margin_backend.pricing.resolve import DEFAULT_CACHE_SIZE, Resolution, Resolved, Resolver
@@ -199,12 +199,14 @@ class PriceBook:
         """Price one event in place (see ``Pricer``).
 
         Sets the cost columns, ``status`` (``PRICED`` or ``UNPRICED``), ``currency``,
-        ``price_version`` and ``override_version``. An event marked ``MISSING_USAGE`` is left as is.
+        ``price_version`` and ``override_version``. An event that names no provider gets the one its model name
+        resolves to (``provider_source`` ``PROVIDER_FROM_MODEL``; unchanged when the name does not resolve). An
+        event marked ``MISSING_USAGE`` is left as is.
         An unresolved model, a model with no price at the call's time, or contradictory counts
         (negative, or more cache tokens than input tokens) leave every cost None.
 
         Args:
-            event: The event; its names and token counts are read, never changed.
+            event: The event; its model names and token counts are read, never changed.
         """
         if event.status is UsageStatus.MISSING_USAGE:
             return
@@ -212,6 +214,11 @@ class PriceBook:
         key = (event.provider, event.response_model, event.request_model,
                attributes.get("server.address") if attributes else None)  # fmt: skip
         schedule = self._schedules.get(key) or self._schedule(key)
+        if not event.provider and schedule.resolution.provider_id:
+            # A REST event (or span) without a provider: the model name alone resolved, so say whose it is.
+            inferred = schedule.resolution.provider_id
+            event.provider = SPAN_PROVIDER_NAMES.get(inferred, inferred)
+            event.provider_source = PROVIDER_FROM_MODEL
         usage = (event.input_tokens, event.cache_read_tokens, event.cache_write_tokens,
                  event.output_tokens, event.reasoning_tokens)  # fmt: skip
         costs = None

@@ -76,6 +76,13 @@ PROVIDER_IDS: Final = MappingProxyType(
 Names not listed fall back to genai-prices' own ``provider_match`` rules (``resolve.py``).
 """
 
+SPAN_PROVIDER_NAMES: Final = MappingProxyType(
+    {"aws": "aws.bedrock", "azure": "azure.ai.openai", "google": "gcp.gen_ai", "mistral": "mistral_ai",
+     "x-ai": "x_ai", "moonshotai": "moonshot_ai"}
+)  # fmt: skip
+"""genai-prices provider ids to the ``gen_ai.provider.name`` value spans use, where the two differ (the rest are
+spelled the same): the provider a call that named none is stored under, so it groups with the calls that did."""
+
 GATEWAY_NAMES: Final = frozenset({"litellm", "openai_compatible", "openai-compatible", "portkey", "helicone"})
 """Provider values that name a gateway rather than who serves the model: the model name decides."""
 

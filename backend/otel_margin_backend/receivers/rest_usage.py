@@ -6,6 +6,10 @@ Accepts the payload users of MarginDash-style APIs already send, one event or a 
      "request_id": "req_8f2", "timestamp": "2026-11-03T10:15:00Z",
      "feature": "summarize", "provider": "openai", "cached_tokens": 1000, "reasoning_tokens": 0}
 
+Without ``provider``, the provider is the one the price book resolves ``model_name`` to (``gpt-4o`` is
+``openai``), and the row says so (``usage_events.provider_source = 'model'``); a model it does not know keeps an
+empty provider, grouped as ``(unknown)`` in the P&L.
+
 Token semantics are OpenAI's: ``prompt_tokens`` includes cached (and cache-write) tokens,
 ``completion_tokens`` includes reasoning tokens. Idempotent by ``request_id``: a retried event is
 stored once. ``timestamp`` (ISO 8601 or Unix seconds) is the time of the model call; it is

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
-from otel_margin_backend.pipeline.money import money
+from otel_margin_backend.pipeline.money import cost_text, money
 from otel_margin_backend.simulator.report import CandidateResult, GroupResult, Simulation
 from otel_margin_backend.simulator.results import RESULT_COLUMNS, result_rows
 
@@ -66,7 +66,7 @@ def group_json(g: GroupResult) -> dict[str, Any]:
         "events": g.events,
         "skipped_events": g.skipped_events,
         "unpriced_events": g.unpriced_events,
-        "cost": str(g.cost),
+        "cost": _text(g.cost),
         "current_cost": _text(g.current_cost),
         "suggested": suggestion.candidate if suggestion else None,
         "simulated_cost": _text(suggestion.simulated_cost) if suggestion else None,
@@ -173,9 +173,9 @@ def table(simulation: Simulation) -> Table:
         quality = g.quality_difference
         t.add_row(
             g.feature,
-            f"{g.provider}/{g.model}",
+            f"{g.provider}/{g.model}" if g.provider else g.model,
             f"{g.events:,}",
-            money(g.cost, small_places=4),
+            cost_text(g.cost, g.unpriced_events, small_places=4),
             money(g.current_cost, small_places=4),
             money(s.simulated_cost, small_places=4) if s else "—",
             money(s.savings, small_places=4) if s else "—",

@@ -67,8 +67,9 @@ class GroupResult:
     """Calls left out: no token counts, or counts that contradict each other."""
     unpriced_events: int
     """Simulated calls that were stored unpriced (they add nothing to ``cost``)."""
-    cost: Decimal
-    """The recorded cost of the simulated calls (each at the price in force when it ran)."""
+    cost: Decimal | None
+    """The recorded cost of the simulated calls (each at the price in force when it ran); None when none of them
+    was priced (``unpriced_events == events``), never 0."""
     current_cost: Decimal | None
     """The same calls on the current model at current prices; None if it has no price now."""
     max_input_tokens: int

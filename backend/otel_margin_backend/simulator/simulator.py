@@ -164,7 +164,7 @@ class Simulator:
     def _evaluate(self, plan: _Plan, groups: list[ShapeGroup]) -> Simulation:
         pricer = ShapePricer(plan.book, plan.at, plan.starts)
         results = [self._group(plan, pricer, group) for group in groups]
-        results.sort(key=lambda g: (-g.cost, g.feature, g.provider, g.model))
+        results.sort(key=lambda g: (g.cost is None, -(g.cost or 0), g.feature, g.provider, g.model))
         return Simulation(
             computed_at=plan.at,
             start=plan.query.start,
@@ -208,7 +208,8 @@ class Simulator:
             events=group.events,
             skipped_events=group.skipped_events,
             unpriced_events=group.unpriced_events,
-            cost=group.recorded_cost,
+            # None, not 0, when no simulated call was priced: the recorded cost is unknown.
+            cost=None if 0 < group.events == group.unpriced_events else group.recorded_cost,
             current_cost=current_cost,
             max_input_tokens=group.max_input_tokens,
             tokens=group.tokens,

@@ -66,6 +66,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("attributes", "jsonb"),
     ("call_key", "bytea"),  # 0061_one_row_per_call.sql
     ("call_detail", "int2"),
+    ("provider_source", "text"),  # 0070_unpriced_visible.sql
 )
 COLUMN_LIST = ", ".join(name for name, _ in COLUMNS)
 COLUMN_TYPES = [type_ for _, type_ in COLUMNS]
@@ -154,7 +155,7 @@ def row(event: UsageEvent, stored_attributes: frozenset[str] = STORED_ATTRIBUTES
         event.cost_input, event.cost_cache_read, event.cost_cache_write, event.cost_output,
         event.cost_reasoning, event.cost_total, event.currency, event.price_version,
         event.override_version, event.reported_cost, event.reported_cost_source,
-        _stored(event.attributes, stored_attributes), event.call_key, event.call_detail,
+        _stored(event.attributes, stored_attributes), event.call_key, event.call_detail, event.provider_source,
     )  # fmt: skip
 
 

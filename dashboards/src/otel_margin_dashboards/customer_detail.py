@@ -31,7 +31,8 @@ def build() -> dict[str, object]:
         stat_panel(grid, REVENUE, "Revenue", f'SELECT revenue AS "Revenue" {pnl}', unit="currencyUSD", decimals=2,
                    description="The customer's net revenue in the range (prorated within a month)."),
         stat_panel(grid, COST, "AI cost", f'SELECT cost AS "AI cost" {pnl}', unit="currencyUSD", decimals=2,
-                   description="The customer's priced model-call cost in the range."),
+                   unpriced=True, description="The customer's priced model-call cost in the range (\"unpriced\" "
+                                              "when no call could be priced)."),
         stat_panel(grid, MARGIN, "Margin", f'SELECT margin AS "Margin" {pnl}', unit="currencyUSD", decimals=2,
                    thresholds=MARGIN_STEPS, description="Revenue minus AI cost."),
         stat_panel(grid, MARGIN_PCT, "Margin %", f'SELECT margin_pct AS "Margin %" {pnl}', unit="percent",
@@ -52,19 +53,21 @@ def build() -> dict[str, object]:
             description="The customer's cost (USD) per provider/model over time."),
         table_panel(grid, FEATURE_MODEL_TABLE, "Cost by feature and model", f"""
             SELECT feature, provider, model, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
-                   sum(output_tokens) AS output_tokens, sum(cost) AS cost, sum(unpriced_calls) AS unpriced_calls
+                   sum(output_tokens) AS output_tokens,
+                   CASE WHEN sum(unpriced_calls) < sum(calls) THEN sum(cost) END AS cost,
+                   sum(unpriced_calls) AS unpriced_calls
             FROM usage_rollup_range({PNL_RANGE})
             WHERE customer_id = {customer}
             GROUP BY 1, 2, 3
-            ORDER BY cost DESC, 1, 2, 3
-            """, w=12, overrides=Overrides().money("cost"),
+            ORDER BY cost DESC NULLS LAST, 1, 2, 3
+            """, w=12, overrides=Overrides().unpriced("cost"),
             description="Calls, tokens and cost (USD) per feature and model in the range (daily and hourly "
                         "rollups: usage_rollup_range)."),
         table_panel(grid, REVENUE_BY_MONTH, "Revenue by month", f"""
             SELECT month, currency, revenue, refunds, net, reporting_currency, net_reporting, converted
             FROM revenue_monthly_reporting
             WHERE customer_id = {customer}
-              AND month < $__timeTo() AND month + interval '1 month' > $__timeFrom()
+              AND month < $__timeTo() AND utc_month_after(month) > $__timeFrom()
             ORDER BY month DESC, currency
             """, w=12,
             overrides=Overrides().add("month", unit="time:YYYY-MM").money("revenue", "refunds", "net")

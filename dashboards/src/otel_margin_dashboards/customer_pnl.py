@@ -37,13 +37,14 @@ def build() -> dict[str, object]:
             {selected}
             ORDER BY margin NULLS LAST, cost DESC, key
             """, h=18,
-            overrides=Overrides().link_to_customer("customer").money("revenue", "cost")
+            overrides=Overrides().link_to_customer("customer").money("revenue").unpriced("cost")
             .colored("margin", MARGIN_STEPS, unit="currencyUSD")
             .colored("margin_pct", MARGIN_PCT_STEPS, unit="percent")
             .percent("cost_share_pct"),
             description="pnl(from, to, 'customer'): revenue prorated to the range, AI cost, margin and margin % "
-                        "(negative red). Click a customer for its detail. Currencies without an exchange rate are "
-                        "left out of the sums and listed under unconverted."),
+                        "(negative red); a cost made only of unpriced calls reads unpriced, a partly priced one has "
+                        "unpriced_calls beside it. Click a customer for its detail. Currencies without an exchange "
+                        "rate are left out of the sums and listed under unconverted."),
     ]  # fmt: skip
     variables = [
         query_variable("customer", "Customer", f"SELECT key FROM pnl({PNL_RANGE}, 'customer') ORDER BY 1",

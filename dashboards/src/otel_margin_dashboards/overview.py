@@ -35,8 +35,9 @@ def build() -> dict[str, object]:
                    description="Net revenue recognized in the range (after refunds), prorated by time within a "
                                "month, in the reporting currency: pnl(from, to, 'organization')."),
         stat_panel(grid, COST, "AI cost", f'SELECT cost AS "AI cost" {org}',
-                   unit="currencyUSD", decimals=2,
-                   description="Priced model-call cost in the range, in the reporting currency."),
+                   unit="currencyUSD", decimals=2, unpriced=True,
+                   description="Priced model-call cost in the range, in the reporting currency; \"unpriced\" when "
+                               "no call could be priced. Unpriced calls: Data quality."),
         stat_panel(grid, MARGIN, "Margin", f'SELECT margin AS "Margin" {org}',
                    unit="currencyUSD", decimals=2, thresholds=MARGIN_STEPS,
                    description="Revenue minus AI cost."),
@@ -60,16 +61,17 @@ def build() -> dict[str, object]:
             """, unit="currencyUSD", series_label="model", bars=True, stacked=True,
             description="Priced cost (USD) per provider/model over time, for the selected features."),
         table_panel(grid, UNPROFITABLE, "Top unprofitable customers", f"""
-            SELECT key AS customer, revenue, cost, margin, margin_pct
+            SELECT key AS customer, revenue, cost, unpriced_calls, margin, margin_pct
             FROM pnl({PNL_RANGE}, 'customer')
             WHERE unprofitable
             ORDER BY margin, key
             LIMIT 10
             """, w=12, h=9,
-            overrides=Overrides().link_to_customer("customer").money("revenue", "cost")
+            overrides=Overrides().link_to_customer("customer").money("revenue").unpriced("cost")
             .colored("margin", MARGIN_STEPS, unit="currencyUSD")
             .colored("margin_pct", MARGIN_PCT_STEPS, unit="percent"),
-            description="Customers whose AI cost exceeds their revenue in the range, worst first."),
+            description="Customers whose AI cost exceeds their revenue in the range, worst first (cost: priced "
+                        "calls, unpriced_calls beside it)."),
         table_panel(grid, BUDGETS, "Budgets", """
             SELECT budget, scope_label AS scope, period, spend, limit_amount, currency, percent_used,
                    forecast_percent, state

@@ -22,10 +22,13 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import (
     DashboardLinkType,
+    DashboardSpecialValueMapOptions,
     DataSourceRef,
     DynamicConfigValue,
     GridPos,
     Panel,
+    SpecialValueMap,
+    SpecialValueMatch,
     Threshold,
     ThresholdsMode,
     ValueMap,
@@ -137,6 +140,7 @@ def stat_panel(
     decimals: int | None = None,
     thresholds: dashboard_builders.ThresholdsConfig = NEUTRAL,
     mappings: dict[str, tuple[str, str]] | None = None,
+    unpriced: bool = False,
 ) -> stat.Panel:
     """A single-value stat from a one-row table query (its first column: a number, a timestamp or text)."""
     panel = (
@@ -163,7 +167,17 @@ def stat_panel(
         panel = panel.decimals(decimals)
     if mappings:
         panel = panel.mappings([value_map(mappings)])
+    if unpriced:
+        panel = panel.mappings([UNPRICED_MAP])
     return panel
+
+
+UNPRICED_MAP = SpecialValueMap(
+    options=DashboardSpecialValueMapOptions(
+        match=SpecialValueMatch.NULL, result=ValueMappingResult(text="unpriced", color=ORANGE, index=0)
+    )
+)
+"""A NULL cost reads ``unpriced``: ``pnl()`` gives NULL, never 0, for a cost made only of unpriced calls."""
 
 
 def value_map(mappings: dict[str, tuple[str, str]]) -> ValueMap:
@@ -192,6 +206,12 @@ class Overrides:
     def money(self, *columns: str, currency: str = "currencyUSD") -> Self:
         for column in columns:
             self.add(column, unit=currency, decimals=2)
+        return self
+
+    def unpriced(self, *columns: str) -> Self:
+        """Money columns whose NULL means "no call could be priced": shown as ``unpriced``."""
+        for column in columns:
+            self.add(column, unit="currencyUSD", decimals=2, mappings=[UNPRICED_MAP])
         return self
 
     def percent(self, *columns: str) -> Self:

@@ -12,6 +12,7 @@ from otel_margin_backend.analytics.pnl import Period, period, read_pnl, read_pro
 from otel_margin_backend.pipeline.errors import PermanentError
 from tests.support.events import event, run, write
 from tests.support.seed import costs, revenue
+from tests.support.zones import ZONES, in_zone
 
 NOV = period(month="2026-11")
 T = datetime(2026, 11, 10, 9, tzinfo=UTC)
@@ -34,7 +35,9 @@ def seed_reference(url: str) -> None:
     costs(url, rows)
 
 
-def test_reference_figures_by_customer_and_organization(db_url: str) -> None:
+@pytest.mark.parametrize("zone", ZONES)
+def test_reference_figures_by_customer_and_organization(zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
     seed_reference(db_url)
     with psycopg.connect(db_url) as conn:
         by_customer = {r.key: r for r in read_pnl(conn, NOV, "customer")}
@@ -71,7 +74,9 @@ def test_by_feature_has_cost_shares_and_no_revenue(db_url: str) -> None:
     }
 
 
-def test_a_partial_range_gets_its_share_of_the_month(db_url: str) -> None:
+@pytest.mark.parametrize("zone", ZONES)
+def test_a_partial_range_gets_its_share_of_the_month(zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
     revenue(db_url, "acme", "2026-11", "300.00")  # November has 30 days: $10 a day
     costs(db_url, [("acme", "chat", "4", datetime(2026, 11, 2, tzinfo=UTC)),
                    ("acme", "chat", "5", datetime(2026, 11, 20, tzinfo=UTC))])  # fmt: skip
@@ -80,7 +85,9 @@ def test_a_partial_range_gets_its_share_of_the_month(db_url: str) -> None:
     assert (row.revenue, row.cost, row.margin) == (Decimal("60"), Decimal("4"), Decimal("56"))  # 6 of 30 days
 
 
-def test_revenue_without_an_exchange_rate_is_never_mixed_in(db_url: str) -> None:
+@pytest.mark.parametrize("zone", ZONES)
+def test_revenue_without_an_exchange_rate_is_never_mixed_in(zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
     revenue(db_url, "kabushiki", "2026-11", "50000", currency="JPY")
     revenue(db_url, "kabushiki", "2026-11", "100.00")
     with psycopg.connect(db_url) as conn:
@@ -92,7 +99,9 @@ def test_revenue_without_an_exchange_rate_is_never_mixed_in(db_url: str) -> None
     assert row.revenue == Decimal("425.00") and row.unconverted == []
 
 
-def test_projection_and_data_quality(db_url: str) -> None:
+@pytest.mark.parametrize("zone", ZONES)
+def test_projection_and_data_quality(zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
     revenue(db_url, "acme", "2026-11", "900.00")
     unpriced = [event(90 + n, customer="acme", model="mystery", cost=None, time=datetime(2026, 11, 4, 5, tzinfo=UTC))
                 for n in range(2)]  # fmt: skip

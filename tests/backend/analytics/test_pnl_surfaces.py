@@ -8,13 +8,17 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.backend.analytics.test_pnl import seed_reference
 from tests.backend.cli.test_main import otel_margin
 from tests.support.backend import AUTH, running_backend
+from tests.support.zones import ZONES, in_zone
 
 
-def test_the_cli_table_json_and_csv(db_url: str) -> None:
+@pytest.mark.parametrize("zone", ZONES)
+def test_the_cli_table_json_and_csv(zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
     seed_reference(db_url)
     env = {"OTEL_MARGIN_DATABASE_URL": db_url}
     table = otel_margin("pnl", "--month", "2026-11", env=env)
@@ -47,7 +51,9 @@ def test_bad_cli_input_is_one_line(db_url: str) -> None:
     assert bad_by.returncode == 2 and "Traceback" not in bad_by.stderr
 
 
-def test_rest_pnl(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("zone", ZONES)
+def test_rest_pnl(zone: str, db_url: str, tmp_path: Path) -> None:
+    in_zone(db_url, zone)
     seed_reference(db_url)
     with running_backend(db_url, tmp_path) as backend:
         body = httpx.get(f"{backend.http_url}/v1/pnl", params={"month": "2026-11"}, headers=AUTH).json()

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import pytest
 
-from otel_margin_backend.pipeline.events import UsageStatus
+from otel_margin_backend.pipeline.events import PROVIDER_FROM_MODEL, UsageStatus
 from otel_margin_backend.pricing import PriceBook, PriceData, PriceSource
 from tests.backend.pricing.oracle import NOW, Tokens, call, oracle
 
@@ -257,6 +257,30 @@ def test_unknown_provider_and_model_are_unpriced(book: PriceBook) -> None:
     assert event.status is UsageStatus.UNPRICED
     assert event.cost_total is None
     assert event.provider == "ibm.watsonx.ai"
+
+
+@pytest.mark.parametrize(
+    ("model", "provider"),
+    [("gpt-4o", "openai"), ("claude-sonnet-4-20250514", "anthropic"), ("gemini-2.5-flash", "gcp.gen_ai"),
+     ("mistral-large-latest", "mistral_ai"), ("grok-3", "x_ai"), ("deepseek-chat", "deepseek")],
+)  # fmt: skip
+def test_a_call_without_provider_gets_the_one_its_model_resolves_to(book: PriceBook, model: str,
+                                                                    provider: str) -> None:  # fmt: skip
+    named = call(provider, model, input_tokens=1_000, output_tokens=100)
+    unnamed = call("", model, input_tokens=1_000, output_tokens=100)
+    book.price(named)
+    book.price(unnamed)
+
+    assert (unnamed.provider, unnamed.provider_source) == (provider, PROVIDER_FROM_MODEL)
+    assert (named.provider, named.provider_source) == (provider, None)
+    assert unnamed.status is UsageStatus.PRICED and unnamed.cost_total == named.cost_total
+
+
+def test_a_call_without_provider_whose_model_does_not_resolve_keeps_none(book: PriceBook) -> None:
+    event = call("", "my-private-model-7", input_tokens=10)
+    book.price(event)
+
+    assert (event.provider, event.provider_source, event.status) == ("", None, UsageStatus.UNPRICED)
 
 
 def test_missing_usage_is_left_alone(book: PriceBook) -> None:

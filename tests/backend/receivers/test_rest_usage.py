@@ -60,7 +60,7 @@ def test_one_event_and_a_list(backend: BackendThread, db_url: str) -> None:
             "rest.cost",
         ),
         ("req-2", "acct_9", "support-bot", "openai", "gpt-4o-mini", 2000, 0, 150, 50, None, None),
-        ("req-3", "acct_9", "support-bot", "", "gpt-4o-mini", 2000, 0, 150, 0, None, None),
+        ("req-3", "acct_9", "support-bot", "openai", "gpt-4o-mini", 2000, 0, 150, 0, None, None),  # from the model
     ]
 
 

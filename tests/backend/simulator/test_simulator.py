@@ -192,7 +192,7 @@ def test_skipped_and_unpriced_calls_are_counted_not_hidden(db_url: str) -> None:
     assert known.cost == events[0].cost_total
     unknown = group(simulation, "notes", "house-llm-7b")
     assert (unknown.events, unknown.unpriced_events, unknown.resolved_model) == (1, 1, None)
-    assert unknown.cost == 0 and unknown.current_cost is None
+    assert unknown.cost is None and unknown.current_cost is None  # unpriced, never 0
     (mini,) = unknown.candidates
     assert mini.simulated_cost == book_total("openai", "gpt-4.1-mini", [(5_000, 0, 0, 500, 0)])
     assert mini.savings is None and not mini.suggested and mini.rank == 1

@@ -105,7 +105,7 @@ def test_plain_postgresql_has_the_same_schema_without_timescaledb(postgres_serve
     finally:
         janitor.drop()
     assert info.timescaledb_version is None and info.edition == "PostgreSQL (no TimescaleDB)"
-    assert columns == (35,)  # 0061 added call_key and call_detail
+    assert columns == (36,)  # 0061 added call_key and call_detail, 0070 provider_source
 
 
 def test_the_reader_role_reads_but_cannot_write(empty_url: str) -> None:
