@@ -16,6 +16,9 @@ are found (``max_isolation_writes`` bounds the extra writes; past it, what is le
 whole). ``submit`` returns those rows with the database's reason, the receivers report them by partial success
 (OTLP) or as 400 items (REST), and the rest of the request is durable. Never "retry": the same rows would fail
 again forever. Edge validation (``pipeline/limits.py``) keeps this path for what it cannot foresee.
+
+``submit`` also tells each event's ``Outcome`` (stored, redelivered, redelivered with other numbers, folded into
+another span of its call): the writer's per-batch outcomes are sliced back to the requests that shared the batch.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from otel_margin_backend.ingest.config import IngestConfig
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.pipeline.events import UsageEvent
-from otel_margin_backend.storage.writer import WriteResult
+from otel_margin_backend.storage.writer import Outcome, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +52,20 @@ class Refused:
     """The database's one-line reason."""
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What became of a submitted request's events."""
+
+    refused: list[Refused]
+    """The events the database refused (index and reason), in order; empty when every event is durable."""
+    outcomes: tuple[Outcome | None, ...] = ()
+    """Per event, what the store did with it (None for a refused one); empty when every event is a new row."""
+
+
 @dataclass(slots=True)
 class _Pending:
     events: Sequence[UsageEvent]
-    done: asyncio.Future[list[Refused]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[Written] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Batcher:
@@ -94,20 +107,20 @@ class Batcher:
             return
         self._tasks = [asyncio.create_task(self._run(), name=f"batch-writer-{i}") for i in range(self._writers)]
 
-    async def submit(self, events: Sequence[UsageEvent]) -> list[Refused]:
+    async def submit(self, events: Sequence[UsageEvent]) -> Written:
         """Return once ``events`` are durable, except those the database refused for their data.
 
         Args:
             events: The events of one request.
 
         Returns:
-            The refused events (index and reason), in order; empty when every event is durable.
+            The refused events (index and reason), in order, and each event's outcome.
 
         Raises:
             RetryableError: the backend is overloaded or shutting down, or the store is unavailable.
         """
         if not events:
-            return []
+            return Written([])
         if self._closed:
             raise RetryableError("the backend is shutting down; retry", retry_after_s=1.0)
         if self._pending_events + len(events) > self.max_pending_events and self._pending_events > 0:
@@ -162,7 +175,7 @@ class Batcher:
     async def _flush(self, items: list[_Pending]) -> None:
         events = [e for item in items for e in item.events] if len(items) > 1 else items[0].events
         try:
-            await self._write(events)
+            result = await self._write(events)
         except PermanentError as exc:
             if len(items) == 1:
                 await self._isolate(items[0], exc)
@@ -182,15 +195,19 @@ class Batcher:
             return
         self.batches_written += 1
         self.events_written += len(events)
+        offset = 0
         for item in items:
-            _settle(item, [])
+            end = offset + len(item.events)
+            _settle(item, Written([], result.outcomes[offset:end]))
+            offset = end
 
     async def _isolate(self, item: _Pending, exc: PermanentError) -> None:
         """Store what the database takes of a refused request; settle it with the rows it refused."""
         refused: list[Refused] = []
+        outcomes: list[Outcome | None] = [Outcome.STORED] * len(item.events)
         budget = [self.max_isolation_writes]
         try:
-            await self._bisect(item.events, 0, exc, refused, budget)
+            await self._bisect(item.events, 0, exc, refused, budget, outcomes)
         except RetryableError as error:
             _settle(item, error)
             return
@@ -202,10 +219,18 @@ class Batcher:
             "the database refused usage rows",
             extra={"refused": len(refused), "events": len(item.events), "reason": refused[0].reason if refused else ""},
         )
-        _settle(item, refused)
+        for position in refused:
+            outcomes[position.index] = None
+        _settle(item, Written(refused, tuple(outcomes)))
 
     async def _bisect(
-        self, events: Sequence[UsageEvent], offset: int, exc: PermanentError, refused: list[Refused], budget: list[int]
+        self,
+        events: Sequence[UsageEvent],
+        offset: int,
+        exc: PermanentError,
+        refused: list[Refused],
+        budget: list[int],
+        outcomes: list[Outcome | None],
     ) -> None:
         """``events`` (at ``offset`` in their request) were refused with ``exc``: write what can be written."""
         if len(events) == 1:
@@ -218,15 +243,17 @@ class Batcher:
                 continue
             budget[0] -= 1
             try:
-                await self._write(part)
+                written = await self._write(part)
             except PermanentError as part_exc:
-                await self._bisect(part, offset + start, part_exc, refused, budget)
+                await self._bisect(part, offset + start, part_exc, refused, budget, outcomes)
                 continue
+            for i in range(len(part)):
+                outcomes[offset + start + i] = written.outcome(i)
             self.batches_written += 1
             self.events_written += len(part)
 
 
-def _settle(item: _Pending, outcome: list[Refused] | BaseException) -> None:
+def _settle(item: _Pending, outcome: Written | BaseException) -> None:
     if item.done.done():
         return
     if isinstance(outcome, BaseException):

@@ -20,7 +20,7 @@ class Accepted:
     """What a receiver tells its client about a request whose valid part is durable."""
 
     stored: int
-    """Usage events made durable (including redelivered ones, which are stored once)."""
+    """Usage events this request stored (a redelivery of a stored event is not stored again: see ``duplicates``)."""
     rejected: int = 0
     """Items refused for bad data; reported as OTLP partial success."""
     message: str = ""
@@ -28,6 +28,12 @@ class Accepted:
     refused: tuple[tuple[int, str], ...] = ()
     """For ``consume_events``: (index in the events passed, reason) of each event the store refused for its data
     (counted in ``rejected`` too); the rest are durable."""
+    duplicates: int = 0
+    """Events stored already (a redelivery, a repeat in the request, or a span of a call whose stored span ranks
+    better): durable, not stored again. Not an error."""
+    differing: tuple[int, ...] = ()
+    """Index (in the events passed) of each duplicate whose numbers differ from the stored event's: the stored
+    event stays, and the sender likely has a bug (two calls under one request id, or a retry that changed)."""
 
 
 class UsageConsumer(Protocol):

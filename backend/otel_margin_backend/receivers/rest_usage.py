@@ -15,8 +15,11 @@ Token semantics are OpenAI's: ``prompt_tokens`` includes cached (and cache-write
 stored once. ``timestamp`` (ISO 8601 or Unix seconds) is the time of the model call; it is
 required so that a retry is recognized and the call is priced at the price then in force.
 
-Answers 200 with ``{"accepted": n, "rejected": [...]}`` when at least one event was valid (the
-valid ones are stored). Failures have the one JSON error body (``web/status.py``): 400 when no event
+Answers 200 with ``{"accepted": n, "duplicates": d, "differing": [...], "rejected": [...]}`` when at least
+one event was valid (the valid ones are durable): ``accepted`` counts the events stored by this request,
+``duplicates`` those stored already (a retry), and ``differing`` names each duplicate whose numbers differ
+from the stored event's (``docs/limits.md``, ``receivers/README.md``).
+Failures have the one JSON error body (``web/status.py``): 400 when no event
 was valid (``details`` lists the rejected ones), or the body is not JSON; 401 without the token; 413
 over the size limit; 415 for another Content-Type or Content-Encoding; 503 with ``Retry-After`` when
 the backend cannot take the events now. Each item is checked against the input limits
@@ -58,6 +61,7 @@ from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
 from otel_margin_backend.web.rest import NothingValid, endpoint, require_json
 
+DIFFERS_REASON = "differs from the stored event (kept); send each call under its own request_id"
 NOW = "now"
 """Validation-context key of the server's clock; without it (``replay`` checking a file) no time window applies."""
 
@@ -195,6 +199,11 @@ def _rejected(index: int, request_id: object, error: str) -> dict[str, object]:
     return {"index": index, "request_id": request_id, "error": error}
 
 
+def _differing(index: int, event: UsageEvent) -> dict[str, object]:
+    """A duplicate whose numbers differ from the stored event's (which stays)."""
+    return {"index": index, "request_id": event.request_id, "reason": DIFFERS_REASON}
+
+
 def _index(item: dict[str, object]) -> int:
     index = item["index"]
     return index if isinstance(index, int) else 0
@@ -250,15 +259,19 @@ def routes(
             events, rejected, indexes = _parse_body(raw, encoding, max_body_bytes, clock())
         else:  # validating a 20 MiB list takes a while: off the event loop
             events, rejected, indexes = await asyncio.to_thread(_parse_body, raw, encoding, max_body_bytes, clock())
-        stored = 0
+        stored = duplicates = 0
+        differing: list[dict[str, object]] = []
         if events:
             accepted = await consumer.consume_events(events)
-            stored = accepted.stored
+            stored, duplicates = accepted.stored, accepted.duplicates
             for position, reason in accepted.refused:
                 rejected.append(_rejected(indexes[position], events[position].request_id, reason))
             rejected.sort(key=_index)
-        if not stored:
+            differing = [_differing(indexes[position], events[position]) for position in accepted.differing]
+        if not stored and not duplicates:
             raise NothingValid(rejected)
-        return JSONResponse({"accepted": stored, "rejected": rejected})
+        return JSONResponse(
+            {"accepted": stored, "duplicates": duplicates, "differing": differing, "rejected": rejected}
+        )
 
     return [Route("/v1/usage", endpoint(post_usage, tokens=tokens.require(Scope.INGEST)), methods=["POST"])]

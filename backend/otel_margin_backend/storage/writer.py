@@ -1,10 +1,14 @@
 """The usage writer: makes a batch durable with binary COPY, once, with its rollups.
 
-A batch is COPYed into a session-private staging table, then ``usage_ingest_staged()`` (a SQL
+A batch is COPYed into a session-private staging table, then ``usage_ingest_staged_outcomes()`` (a SQL
 function from the migrations) inserts the rows not stored yet and adds exactly those rows to
 ``usage_hourly``, all in one transaction. Redelivered events change no total; overlapping batches
 written concurrently wait for each other (rows go in key order) instead of double counting.
-Spans of one provider call (same ``call_key``) keep one row, whichever arrives first (README.md).
+Spans of one provider call (same ``call_key``) keep one row, the best ranked (README.md).
+
+When the counts say something was skipped or replaced (never on the fast path of a new batch), the writer reads
+which rows, and tells each event's ``Outcome``: a redelivery is compared with the row stored for it, so one that
+carries other numbers (``DIFFERS``, a client bug) is visible to the sender and in ``/v1/stats``.
 
 A failed write is classified by ``failure_kind`` (one table, below): a row the database refuses for what it
 holds is the sender's problem and is never retried; only a database that cannot take writes now is.
@@ -15,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import psycopg
@@ -136,12 +140,90 @@ def refusal(exc: BaseException) -> PermanentError:
     return PermanentError(f"usage rejected by the database{state}: {reason}")
 
 
+class Outcome(Enum):
+    """What the store did with one event of a batch."""
+
+    STORED = "stored"
+    """A new row."""
+    REPLACED = "replaced"
+    """A new row, in place of the worse span stored for its call (that row is gone: the row count is unchanged)."""
+    REDELIVERED = "redelivered"
+    """Stored already (or earlier in the batch) with the same numbers: skipped."""
+    DIFFERS = "differs"
+    """Stored already (or earlier in the batch) under its id, but with other numbers: skipped, the stored row
+    stays. A client that sends two calls under one request id, or changes a call on retry."""
+    FOLDED = "folded"
+    """A span of a call whose stored (or batch-mate) span ranks better: skipped."""
+
+
+NOT_STORED = frozenset({Outcome.REDELIVERED, Outcome.DIFFERS, Outcome.FOLDED})
+"""Outcomes that added no row."""
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """What a batch did to the store."""
 
     inserted: int
     duplicates: int
+    replaced: int = field(default=0, compare=False)
+    """Stored rows deleted because a better span of their call was inserted (counted in ``inserted`` too)."""
+    outcomes: tuple[Outcome, ...] = field(default=(), compare=False)
+    """Each event's outcome, in the order written; empty when every event is a new row (the fast path)."""
+
+    def outcome(self, index: int) -> Outcome:
+        """The outcome of the event at ``index`` in the batch."""
+        return self.outcomes[index] if self.outcomes else Outcome.STORED
+
+
+_OUTCOMES_QUERY = """
+SELECT o.event_id, o.time, o.outcome, e.customer_id, e.feature, e.service, e.environment, e.provider,
+       e.request_model, e.response_model, e.input_tokens, e.cache_read_tokens, e.cache_write_tokens,
+       e.output_tokens, e.reasoning_tokens, e.reported_cost
+FROM pg_temp.usage_outcomes o
+LEFT JOIN LATERAL (
+    SELECT * FROM usage_events s
+    WHERE o.outcome = 'redelivered' AND s.event_id = o.event_id AND s.time = o.time
+    LIMIT 1
+) e ON true
+"""
+"""The skipped and replacing rows of the batch just written, with the stored numbers of each redelivered one. The
+lateral ``LIMIT 1`` makes it one primary-key lookup per row: a join would hash all of ``usage_events``."""
+
+
+def numbers(event: UsageEvent) -> tuple[object, ...]:
+    """What a redelivery must repeat to be the same event: attribution, models, tokens and the reported cost.
+
+    Our own cost is left out (a re-price changes it on the stored row), and so are the time and id (the key).
+    """
+    return (
+        event.customer_id, event.feature, event.service, event.environment, event.provider,
+        event.request_model, event.response_model, event.input_tokens, event.cache_read_tokens,
+        event.cache_write_tokens, event.output_tokens, event.reasoning_tokens, event.reported_cost,
+    )  # fmt: skip
+
+
+def outcomes(events: Sequence[UsageEvent], recorded: Sequence[Sequence[object]]) -> tuple[Outcome, ...]:
+    """Each event's outcome, from the rows ``_OUTCOMES_QUERY`` read (the first copy of a row in a batch is the one
+    the store kept or compared; later copies are compared with it)."""
+    by_key = {(r[0], r[1]): (r[2], tuple(r[3:])) for r in recorded}
+    first: dict[tuple[bytes, object], UsageEvent] = {}
+    result: list[Outcome] = []
+    for event in events:
+        key = (event.event_id, event.time)
+        kind, stored = by_key.get(key, ("stored", ()))
+        if kind == "folded":
+            result.append(Outcome.FOLDED)
+        elif key in first:
+            same = numbers(event) == numbers(first[key])
+            result.append(Outcome.REDELIVERED if same else Outcome.DIFFERS)
+        else:
+            first[key] = event
+            if kind == "redelivered":
+                result.append(Outcome.REDELIVERED if numbers(event) == stored else Outcome.DIFFERS)
+            else:
+                result.append(Outcome.REPLACED if kind == "replaced" else Outcome.STORED)
+    return tuple(result)
 
 
 def row(event: UsageEvent, stored_attributes: frozenset[str] = STORED_ATTRIBUTES) -> tuple[object, ...]:
@@ -180,6 +262,7 @@ async def write_batch(
     """
     if not events:
         return WriteResult(0, 0)
+    recorded: list[tuple[object, ...]] = []
     try:
         async with conn.transaction():
             await conn.execute("SELECT usage_staging_open()")
@@ -194,14 +277,19 @@ async def write_batch(
                         raise refusal(exc) from exc
                     if not index % _ROWS_PER_YIELD:
                         await asyncio.sleep(0)  # formatting rows is CPU work on the event loop: let it breathe
-            cur = await conn.execute("SELECT inserted, duplicates FROM usage_ingest_staged()")
+            cur = await conn.execute("SELECT inserted, duplicates, replaced FROM usage_ingest_staged_outcomes()")
             result = await cur.fetchone()
+            assert result is not None
+            inserted, duplicates, replaced = (int(value) for value in result)
+            if duplicates or replaced:
+                recorded = await (await conn.execute(_OUTCOMES_QUERY)).fetchall()
     except psycopg.Error as exc:
         if failure_kind(exc) is FailureKind.REFUSED:
             raise refusal(exc) from exc
         raise
-    assert result is not None
-    return WriteResult(int(result[0]), int(result[1]))
+    if not (duplicates or replaced):
+        return WriteResult(inserted, duplicates)
+    return WriteResult(inserted, duplicates, replaced, outcomes(events, recorded))
 
 
 class UsageWriter:

@@ -66,7 +66,7 @@ async def _submit_all(
             results = await asyncio.gather(*(batcher.submit(r) for r in requests))
         finally:
             await batcher.shutdown()
-    return list(results), writes
+    return [written.refused for written in results], writes
 
 
 def _stored_ids(url: str) -> list[int]:

@@ -70,7 +70,10 @@ def test_a_nul_customer_is_a_400_and_a_valid_request_sent_with_it_is_stored(
     rejected = [{"index": 0, "request_id": "poison", "error": "customer_id: contains a NUL character"}]
     message = "the entry is invalid (see details): fix and send again"
     assert bad.result().json() == {"error": {"code": "INVALID_ARGUMENT", "details": rejected, "message": message}}
-    assert (good.result().status_code, good.result().json()) == (200, {"accepted": 1, "rejected": []})
+    assert (good.result().status_code, good.result().json()) == (
+        200,
+        {"accepted": 1, "duplicates": 0, "differing": [], "rejected": []},
+    )
     assert [r[0] for r in usage_rows(db_url)] == ["acct_1"]
 
 

@@ -505,5 +505,8 @@ def test_rest_usage(harness: Harness, calls: list[tuple[Any, ...]], mutant: Any,
     )
     event(f"mutant answered {m_status}")
     assert m_status in HTTP_OK
-    assert (v_status, json.loads(v_body)) == (200, {"accepted": len(valid.expected), "rejected": []})
+    assert (v_status, json.loads(v_body)) == (
+        200,
+        {"accepted": len(valid.expected), "duplicates": 0, "differing": [], "rejected": []},
+    )
     harness.check_store(valid.expected)

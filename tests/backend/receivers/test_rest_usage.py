@@ -42,9 +42,9 @@ def rows(url: str) -> list[tuple[object, ...]]:
 
 def test_one_event_and_a_list(backend: BackendThread, db_url: str) -> None:
     one = post(backend, event("req-1", cached_tokens=1500, cost="0.000712"))
-    assert one.status_code == 200 and one.json() == {"accepted": 1, "rejected": []}
+    assert one.status_code == 200 and one.json() == {"accepted": 1, "duplicates": 0, "differing": [], "rejected": []}
     many = post(backend, [event("req-2", event_type="search", reasoning_tokens=50), event("req-3", provider=None)])
-    assert many.json() == {"accepted": 2, "rejected": []}
+    assert many.json() == {"accepted": 2, "duplicates": 0, "differing": [], "rejected": []}
     assert rows(db_url) == [
         (
             "req-1",
