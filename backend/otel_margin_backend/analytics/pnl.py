@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
 from psycopg.rows import class_row
@@ -190,6 +190,9 @@ async def read_quality_async(conn: AsyncConn, span: Period) -> DataQuality:
     return await arun(conn, _quality(span))
 
 
+PERCENT_PLACES = Decimal("0.01")
+
+
 def decimal_text(value: Decimal) -> str:
     """Exact text of an amount without trailing zeros past the cents: ``134.2900000`` -> ``134.29``, ``4140`` ->
     ``4140.00``, ``0.0012345`` stays."""
@@ -200,11 +203,12 @@ def decimal_text(value: Decimal) -> str:
 
 
 def as_json(row: PnlRow | Projection | DataQuality) -> dict[str, object]:
-    """A row as JSON-ready values: money and percentages as strings (exact), the rest as is."""
+    """A row as JSON-ready values: money as exact strings, percentages (``*_pct``) to two places as the tables
+    show them (half to even), the rest as is."""
     out: dict[str, object] = {}
     for key, value in asdict(row).items():
         if isinstance(value, Decimal):
-            value = decimal_text(value)
+            value = decimal_text(value.quantize(PERCENT_PLACES, ROUND_HALF_EVEN) if key.endswith("_pct") else value)
         elif isinstance(value, datetime):
             value = value.isoformat()
         out[key] = value

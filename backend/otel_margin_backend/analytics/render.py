@@ -77,6 +77,15 @@ def to_json(rows: Sequence[PnlRow], **extra: object) -> str:
     return json.dumps({**extra, "rows": [as_json(r) for r in rows]}, indent=2)
 
 
+def _csv_cell(value: object) -> object:
+    # Spreadsheets and CSV readers take true/false (Python's True/False is neither); lists as a;b.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(map(str, value))
+    return "" if value is None else value
+
+
 def to_csv(rows: Sequence[PnlRow]) -> str:
     """The P&L rows as CSV with a header line."""
     out = io.StringIO()
@@ -85,6 +94,5 @@ def to_csv(rows: Sequence[PnlRow]) -> str:
     columns = list(PnlRow.__dataclass_fields__)
     writer.writerow(columns)
     for d in dicts:
-        writer.writerow([";".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v)
-                         for v in (d[c] for c in columns)])  # fmt: skip
+        writer.writerow([_csv_cell(d[c]) for c in columns])
     return out.getvalue()

@@ -8,7 +8,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from otel_margin_backend.analytics.pnl import Period, period, read_pnl, read_projection, read_quality
+from otel_margin_backend.analytics.pnl import Period, as_json, period, read_pnl, read_projection, read_quality
 from otel_margin_backend.pipeline.errors import PermanentError
 from tests.support.events import event, run, write
 from tests.support.seed import costs, revenue
@@ -119,6 +119,13 @@ def test_projection_and_data_quality(zone: str, db_url: str) -> None:
     assert quality.unattributed_cost == Decimal("20") and quality.unattributed_cost_pct is not None
     assert round(quality.unattributed_cost_pct, 4) == Decimal("16.6667")
     assert (quality.calls, quality.unpriced_calls) == (4, 2)
+    # JSON shows percentages as the tables do, to two places; money stays exact.
+    shown = as_json(quality)
+    assert (shown["unattributed_cost_pct"], shown["unpriced_calls_pct"], shown["unattributed_cost"]) == (
+        "16.67",
+        "50.00",
+        "20.00",
+    )
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,8 @@ def test_the_cli_table_json_and_csv(zone: str, db_url: str) -> None:
         csv.DictReader(io.StringIO(otel_margin("pnl", "--month", "2026-11", "--format", "csv", env=env).stdout))
     )
     assert {r["key"]: r["margin"] for r in rows}["plexo-health"] == "-43.95"
+    assert {r["key"]: r["unprofitable"] for r in rows}["plexo-health"] == "true"  # not Python's True
+    assert {r["key"]: r["unprofitable"] for r in rows}["helix-robotics"] == "false"
 
     by_feature = otel_margin("pnl", "--month", "2026-11", "--by", "feature", env=env)
     assert "100.00 %" in by_feature.stdout
