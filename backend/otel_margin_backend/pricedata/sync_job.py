@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 
 from otel_margin_backend.modelinfo.quality import QualityTable
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.pricedata import store
 from otel_margin_backend.pricedata.sync import SyncResult, sync_prices
 from otel_margin_backend.pricing.book import PriceBook
@@ -43,11 +45,23 @@ class PriceSyncJob:
         database_url: The store's URL (the job opens its own short-lived connections).
         config: The pricing config (``sync_*``, ``reload_interval_s``, ``data_file``, ``quality_file``).
         connect_timeout_s: How long to wait for the database per connection.
+        metrics: Where failed syncs and the time of the last successful one are reported.
     """
 
     def __init__(
-        self, live: CurrentPriceBook, database_url: str, config: PricingConfig, *, connect_timeout_s: float = 5.0
+        self,
+        live: CurrentPriceBook,
+        database_url: str,
+        config: PricingConfig,
+        *,
+        connect_timeout_s: float = 5.0,
+        metrics: Metrics = NOOP,
     ) -> None:
+        self._metrics = metrics
+        self.last_success: float | None = None
+        """Unix time of this process's last successful sync (None before one)."""
+        metrics.watch("price_sync_last_success", lambda: self.last_success)
+        metrics.watch("price_sync_age", lambda: None if self.last_success is None else time.time() - self.last_success)
         self._live = live
         self._url = database_url
         self._config = config
@@ -92,7 +106,9 @@ class PriceSyncJob:
                 result = await asyncio.to_thread(self._sync)
         except Exception as exc:  # PriceSyncError (recorded), or the database is unreachable
             log.warning("price sync from %s failed: %s", self._config.sync_source, exc)
+            self._metrics.price_sync_failures.add(1)
             return None
+        self.last_success = time.time()
         self._swap(result.book)
         return result
 
