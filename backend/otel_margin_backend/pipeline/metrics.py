@@ -25,6 +25,9 @@ BATCH_SIZE_BUCKETS = (1, 10, 100, 500, 1_000, 2_000, 5_000, 10_000, 50_000)
 SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 """Histogram bounds for a flush's duration, in seconds."""
 
+RECEIVERS = ("otlp_grpc", "otlp_http", "rest")
+"""The ``receiver`` label's values."""
+
 Reading = Callable[[], "float | None"]
 """A gauge's source: the current value, or None when there is none yet (nothing is reported then)."""
 
@@ -99,9 +102,28 @@ class Metrics:
         self.stripe_events = m.create_counter(
             "otel_margin.stripe.events", "{event}", "Stripe webhook events, by outcome."
         )
+        self._zero()
         self._watched: dict[str, list[Reading]] = {key: [] for key in GAUGES}
         for key, gauge in GAUGES.items():
             m.create_observable_gauge(gauge.name, [self._observer(key)], gauge.unit, gauge.description)
+
+    def _zero(self) -> None:
+        """Start the counters of every fixed label set at 0: a series that exists before its first event makes
+        ``rate()`` and ``increase()`` (dashboard, alerts) see that first event."""
+        for receiver in RECEIVERS:
+            labels = {"receiver": receiver}
+            for counter in (self.spans_received, self.spans_accepted, self.oversize):
+                counter.add(0, labels)
+            self.spans_rejected.add(0, {"receiver": receiver, "reason": "invalid"})
+        for reason in ("non_genai", "non_model_call", "duplicate"):
+            self.spans_ignored.add(0, {"reason": reason})
+        for kind in ("refused", "conflict", "unavailable"):
+            self.db_errors.add(0, {"kind": kind})
+        for outcome in ("retry", "rejected"):
+            self.webhook_failures.add(0, {"outcome": outcome})
+        self.db_retries.add(0)
+        self.price_sync_failures.add(0)
+        self.stripe_events.add(0, {"outcome": "booked"})
 
     def watch(self, key: str, reading: Reading) -> None:
         """Report ``reading()`` as the gauge ``GAUGES[key]`` at every collection.

@@ -1,0 +1,61 @@
+"""``GET /metrics`` during a load run: the counters move with every request and match ``usage_events`` exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from tests.deploy.test_collector_batches import metric
+from tests.support.backend import AUTH, running_backend
+from tests.support.spans import chat_attrs, request, span
+
+REQUESTS = 12
+MODEL_CALLS = 25
+"""GenAI model-call spans per request."""
+OTHER_SPANS = 5
+"""Non-GenAI spans per request (an HTTP handler, a database query)."""
+
+
+def stored(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM usage_events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_metrics_follow_a_load_run_and_match_the_stored_events(db_url: str, tmp_path: Path) -> None:
+    with running_backend(db_url, tmp_path) as backend, httpx.Client(base_url=backend.http_url, timeout=30) as client:
+        assert client.get("/metrics").status_code == 401  # the token check every non-health route has
+        seen: list[tuple[float, float, float]] = []
+        for r in range(REQUESTS):
+            n0 = 1000 + r * (MODEL_CALLS + OTHER_SPANS)  # ids 0 and 1 are not usable (1 is every span's parent)
+            spans = [span(n0 + i, chat_attrs(customer=f"acct_{i % 3}")) for i in range(MODEL_CALLS)]
+            spans += [span(n0 + MODEL_CALLS + i, {"http.route": "/chat"}, name="GET /chat") for i in range(OTHER_SPANS)]
+            body = request(spans).SerializeToString()
+            answer = client.post("/v1/traces", content=body, headers={**AUTH, "content-type": "application/x-protobuf"})
+            assert answer.status_code == 200, answer.text
+            scrape = client.get("/metrics", headers=AUTH)
+            assert scrape.status_code == 200
+            text = scrape.text
+            labels = 'receiver="otlp_http"'
+            seen.append((
+                metric(text, "otel_margin_spans_received_total", labels),
+                metric(text, "otel_margin_spans_accepted_total", labels),
+                metric(text, "otel_margin_spans_ignored_total", 'reason="non_genai"'),
+            ))  # fmt: skip
+            assert seen[-1][1] == stored(db_url)
+        assert seen == [
+            ((r + 1) * (MODEL_CALLS + OTHER_SPANS), (r + 1) * MODEL_CALLS, (r + 1) * OTHER_SPANS)
+            for r in range(REQUESTS)
+        ]
+        assert metric(text, "otel_margin_spans_rejected_total", labels) == 0
+        assert "otel_margin_ingest_batch_size_bucket" in text
+        assert (
+            "otel_margin_ingest_flush_duration_seconds_bucket" in text
+            or "otel_margin_ingest_flush_duration_bucket" in text
+        )
+        assert (
+            metric(text, "otel_margin_ingest_pending_events", "") == 0 or "otel_margin_ingest_pending_events " in text
+        )
