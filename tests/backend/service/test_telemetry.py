@@ -1,12 +1,21 @@
-"""``GET /metrics`` during a load run: the counters move with every request and match ``usage_events`` exactly."""
+"""The backend's own metrics: ``GET /metrics`` during a load run (the counters move with every request and match
+``usage_events`` exactly), and the same metrics exported over OTLP/HTTP when an endpoint is set."""
 
 from __future__ import annotations
 
+import gzip
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import psycopg
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 
+from otel_margin_backend.service.telemetry import Telemetry
 from tests.deploy.test_collector_batches import metric
 from tests.support.backend import AUTH, running_backend
 from tests.support.spans import chat_attrs, request, span
@@ -59,3 +68,47 @@ def test_metrics_follow_a_load_run_and_match_the_stored_events(db_url: str, tmp_
         assert (
             metric(text, "otel_margin_ingest_pending_events", "") == 0 or "otel_margin_ingest_pending_events " in text
         )
+
+
+def test_the_metrics_are_exported_over_otlp_when_an_endpoint_is_set() -> None:
+    received: list[ExportMetricsServiceRequest] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            if self.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            received.append(ExportMetricsServiceRequest.FromString(body))
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.end_headers()
+            self.wfile.write(ExportMetricsServiceResponse().SerializeToString())
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        telemetry = Telemetry(otlp_endpoint=f"http://127.0.0.1:{server.server_port}/v1/metrics")
+        telemetry.metrics.spans_accepted.add(7, {"receiver": "otlp_grpc"})
+        assert telemetry.provider.force_flush(timeout_millis=30_000)
+        telemetry.shutdown()
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+    points = {
+        (metric.name, tuple((a.key, a.value.string_value) for a in point.attributes)): point.as_int
+        for request in received
+        for resource in request.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.HasField("sum")
+        for point in metric.sum.data_points
+    }
+    assert points[("otel_margin.spans.accepted", (("receiver", "otlp_grpc"),))] == 7
+    assert points[("otel_margin.spans.accepted", (("receiver", "rest"),))] == 0
+    resource = received[0].resource_metrics[0].resource
+    assert {a.key: a.value.string_value for a in resource.attributes}["service.name"] == "otel-margin"
