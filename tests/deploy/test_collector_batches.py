@@ -59,7 +59,7 @@ def prompt_spans(count: int) -> list[ReadableSpan]:
 def metric(scrape: str, name: str, labels: str) -> float:
     """The value of one sample of a Prometheus text scrape; 0 when the series is absent."""
     for line in scrape.splitlines():
-        if line.startswith(f"{name}{{") and labels in line:
+        if (line.startswith(f"{name}{{") or line.startswith(f"{name} ")) and labels in line:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

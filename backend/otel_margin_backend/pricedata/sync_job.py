@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.pipeline.metrics import NOOP, Metrics
@@ -31,10 +32,21 @@ from otel_margin_backend.pricing.book import PriceBook
 from otel_margin_backend.pricing.config import PricingConfig
 from otel_margin_backend.pricing.data import PriceData
 from otel_margin_backend.pricing.pricer import CurrentPriceBook
-from otel_margin_backend.storage.database import connect
+from otel_margin_backend.storage.database import AsyncConn, connect
 from otel_margin_backend.storage.errors import db_errors
 
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
 log = logging.getLogger(__name__)
+
+
+async def stored_last_success(pool: AsyncConnectionPool[AsyncConn]) -> float | None:
+    """Unix time of the last successful sync any process recorded (``price_sync_status``), or None."""
+    async with pool.connection(timeout=2.0) as conn:
+        cur = await conn.execute("SELECT extract(epoch FROM last_success_at)::float8 FROM price_sync_status")
+        row = await cur.fetchone()
+    return float(row[0]) if row and row[0] is not None else None
 
 
 class PriceSyncJob:
@@ -59,7 +71,7 @@ class PriceSyncJob:
     ) -> None:
         self._metrics = metrics
         self.last_success: float | None = None
-        """Unix time of this process's last successful sync (None before one)."""
+        """Unix time of the last successful sync (this process's, or a stored one: ``saw_success``)."""
         metrics.watch("price_sync_last_success", lambda: self.last_success)
         metrics.watch("price_sync_age", lambda: None if self.last_success is None else time.time() - self.last_success)
         self._live = live
@@ -86,6 +98,11 @@ class PriceSyncJob:
             self._live.book.version,
             extra={"sync_source": self._config.sync_source if self.syncing else None},
         )
+
+    def saw_success(self, at: float | None) -> None:
+        """Note a successful sync recorded elsewhere (another process, ``prices sync``) at Unix time ``at``."""
+        if at is not None and (self.last_success is None or at > self.last_success):
+            self.last_success = at
 
     async def shutdown(self) -> None:
         """Stop the periodic task. Safe before ``start`` and twice."""

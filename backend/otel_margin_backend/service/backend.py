@@ -27,7 +27,7 @@ from otel_margin_backend.ingest.batcher import Batcher
 from otel_margin_backend.ingest.pipeline import IngestPipeline
 from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.normalize import Normalizer
-from otel_margin_backend.pricedata.sync_job import PriceSyncJob
+from otel_margin_backend.pricedata.sync_job import PriceSyncJob, stored_last_success
 from otel_margin_backend.pricing import CurrentPriceBook, build_book
 from otel_margin_backend.pricing import create as create_pricer
 from otel_margin_backend.receivers import otlp_grpc, otlp_http, rest_usage
@@ -135,6 +135,13 @@ class Backend:
             outbox[:] = [float(await outbox_depth(self.pool))]
 
         self.telemetry.before_scrape(read_outbox)
+        price_sync = self.price_sync
+        if price_sync is not None:
+
+            async def read_price_sync() -> None:
+                price_sync.saw_success(await stored_last_success(self.pool))
+
+            self.telemetry.before_scrape(read_price_sync)
         body_limit = receivers.http_max_body_bytes
         app = create_app(
             self.pool,

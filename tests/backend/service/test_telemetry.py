@@ -15,7 +15,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
+from otel_margin_backend.modelinfo.quality import QualityTable
+from otel_margin_backend.pricedata.sync import sync_prices
+from otel_margin_backend.pricing import PriceBook
 from otel_margin_backend.service.telemetry import Telemetry
+from tests.backend.pricing.stored import SMALL
 from tests.deploy.test_collector_batches import metric
 from tests.support.backend import AUTH, running_backend
 from tests.support.spans import chat_attrs, request, span
@@ -112,3 +116,20 @@ def test_the_metrics_are_exported_over_otlp_when_an_endpoint_is_set() -> None:
     assert points[("otel_margin.spans.accepted", (("receiver", "rest"),))] == 0
     resource = received[0].resource_metrics[0].resource
     assert {a.key: a.value.string_value for a in resource.attributes}["service.name"] == "otel-margin"
+
+
+def test_price_sync_metrics_follow_the_stored_syncs_and_count_failures(db_url: str, tmp_path: Path) -> None:
+    with running_backend(db_url, tmp_path, price_sync_source=str(tmp_path / "missing.json")) as backend:
+        sync = backend.running.price_sync
+        assert sync is not None
+        text = httpx.get(f"{backend.http_url}/metrics", headers=AUTH, timeout=30).text
+        assert "otel_margin_price_sync_last_success_seconds" not in text
+        assert metric(text, "otel_margin_price_sync_failures_total", "") == 0
+        assert backend.call(sync.run_once()) is None  # the source does not exist
+        with psycopg.connect(db_url, autocommit=True) as conn:  # another process syncs (`otel-margin prices sync`)
+            sync_prices(conn, str(SMALL), base=PriceBook.bundled(), quality=QualityTable.load(), trigger="cli")
+            row = conn.execute("SELECT extract(epoch FROM last_success_at)::float8 FROM price_sync_status").fetchone()
+        assert row is not None
+        text = httpx.get(f"{backend.http_url}/metrics", headers=AUTH, timeout=30).text
+    assert metric(text, "otel_margin_price_sync_failures_total", "") == 1
+    assert metric(text, "otel_margin_price_sync_last_success_seconds", "") == row[0]
