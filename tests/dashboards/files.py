@@ -42,6 +42,15 @@ def dashboards() -> dict[str, dict[str, Any]]:
     return {d["uid"]: d for d in loaded}
 
 
+PROMETHEUS_DASHBOARDS = frozenset({"otel-margin-pipeline"})
+"""Dashboards of the backend's own metrics (PromQL on Prometheus; tests/dashboards/test_pipeline.py)."""
+
+
+def sql_dashboards() -> dict[str, dict[str, Any]]:
+    """The committed dashboards that read the database (raw SQL on the ``otel-margin`` datasource)."""
+    return {uid: board for uid, board in dashboards().items() if uid not in PROMETHEUS_DASHBOARDS}
+
+
 def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every panel, including those inside rows."""
     for panel in dashboard.get("panels", []):

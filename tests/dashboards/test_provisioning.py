@@ -20,6 +20,7 @@ from tests.dashboards.files import (
     load_yaml,
     panels,
     rules,
+    sql_dashboards,
 )
 
 ALERTING_FILE_KEYS = {"apiVersion", "groups", "deleteRules", "contactPoints", "deleteContactPoints", "policies",
@@ -130,7 +131,7 @@ def test_rule_annotations_summarize_and_link_to_an_existing_panel(uid: str) -> N
 def test_datasource_file_matches_what_dashboards_and_rules_expect() -> None:
     datasource = provisioned_datasource()
     assert datasource["jsonData"]["timescaledb"] is True
-    for board in dashboards().values():
+    for board in sql_dashboards().values():
         for panel in panels(board):
             assert panel["datasource"] == {"type": datasource["type"], "uid": datasource["uid"]}
 
@@ -151,7 +152,7 @@ def test_every_json_file_under_the_provider_path_is_a_dashboard() -> None:
         assert path.parent.name == "json", f"{path} would be loaded as a dashboard"
 
 
-@pytest.mark.parametrize("uid", sorted(dashboards()))
+@pytest.mark.parametrize("uid", sorted(sql_dashboards()))
 def test_dashboard_panels_are_raw_sql_on_the_otel_margin_datasource(uid: str) -> None:
     board = dashboards()[uid]
     assert board["annotations"] == {"list": []} and board["schemaVersion"] >= 36
@@ -173,7 +174,7 @@ def test_dashboard_panels_are_raw_sql_on_the_otel_margin_datasource(uid: str) ->
             assert target["rawSql"].strip() and "--" not in target["rawSql"]
 
 
-@pytest.mark.parametrize("uid", sorted(dashboards()))
+@pytest.mark.parametrize("uid", sorted(sql_dashboards()))
 def test_variables_are_queried_and_used_through_sqlstring(uid: str) -> None:
     board = dashboards()[uid]
     variables = {v["name"]: v for v in board["templating"]["list"]}

@@ -30,7 +30,7 @@ SECTIONS = {"receivers": "receivers", "processors": "processors", "exporters": "
 # docker-compose.yml pins (filter, transform and file_storage are contrib-only).
 KNOWN_TYPES = {
     "receivers": {"otlp"},
-    "processors": {"memory_limiter", "filter", "transform", "batch"},
+    "processors": {"memory_limiter", "filter", "transform", "attributes", "batch"},
     "exporters": {"otlp"},
     "extensions": {"health_check", "file_storage"},
 }
@@ -40,7 +40,7 @@ PIPELINE_ID = re.compile(r"^(?P<signal>traces|metrics|logs)(?:/[A-Za-z0-9_.-]+)?
 # ambiguous across versions, so neither is allowed.
 ENV_REF = re.compile(r"\$\{env:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
-SHARED_PROCESSORS = ["filter/genai", "transform/customer"]
+SHARED_PROCESSORS = ["filter/genai", "transform/customer", "attributes/drop_content"]
 
 
 def load(name: str) -> dict[str, Any]:
@@ -315,3 +315,33 @@ def test_the_readme_presents_every_config() -> None:
     assert on_disk == sorted(CONFIGS)
     for name in CONFIGS:
         assert f"[`{name}`]({name})" in readme
+
+
+CONTENT_KEYS = [
+    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",  # OTel GenAI
+    "gen_ai.prompt.0.content", "gen_ai.prompt.0.role", "gen_ai.completion.0.content", "gen_ai.prompt",  # OpenLLMetry
+    "llm.prompts.0", "llm.input_messages.0.message.content", "llm.output_messages.0.message.content",  # OpenInference
+    "input.value", "output.value",
+    "ai.prompt", "ai.prompt.messages", "ai.response.text", "ai.response.object", "ai.response.toolCalls",  # Vercel
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_prompt_and_completion_content_is_dropped_and_every_marker_kept(name: str) -> None:
+    config = load(name)
+    [action] = config["processors"]["attributes/drop_content"]["actions"]
+    assert action["action"] == "delete"
+    # RE2's end of text, \z ("$" would be read as an environment reference), is Python's \Z; otherwise the two agree.
+    pattern = re.compile(action["pattern"].replace("\\z", "\\Z"))
+    assert action["pattern"].endswith("\\z")
+    assert [key for key in CONTENT_KEYS if not pattern.match(key)] == []
+    markers = {
+        conventions.OPERATION_KEY, conventions.REQUEST_TYPE_KEY, conventions.RAW_USAGE_KEY,
+        *conventions.INPUT_TOKEN_KEYS, *conventions.OUTPUT_TOKEN_KEYS, *conventions.TOTAL_TOKEN_KEYS,
+        *conventions.REQUEST_MODEL_KEYS, *conventions.RESPONSE_MODEL_KEYS, *conventions.COST_KEYS,
+        "customer.id", "feature.name", "gen_ai.response.id", "server.address",
+    }  # fmt: skip
+    assert sorted(key for key in markers if pattern.match(key)) == []
+    for pipeline_id, pipeline in config["service"]["pipelines"].items():
+        if "filter/genai" in pipeline["processors"]:
+            assert pipeline["processors"][-2:] == ["attributes/drop_content", "batch"], pipeline_id

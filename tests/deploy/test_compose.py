@@ -28,10 +28,13 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 COMPOSE = Path("/usr/libexec/docker/cli-plugins/docker-compose")
 
-SERVICES = {"timescaledb", "otel-margin", "otel-collector-init", "otel-collector", "grafana", "demo"}
-ONE_SHOT = {"otel-collector-init"}
+SERVICES = {
+    "timescaledb", "otel-margin", "otel-collector-init", "otel-collector", "prometheus-init", "prometheus", "grafana",
+    "demo",
+}  # fmt: skip
+ONE_SHOT = {"otel-collector-init", "prometheus-init"}
 """Jobs that run to completion: their health is their exit status, which dependents wait for."""
-PINNED_IMAGE = re.compile(r"^[a-z0-9./-]+:\d+\.\d+(\.\d+)?(-[a-z0-9]+)?$")
+PINNED_IMAGE = re.compile(r"^[a-z0-9./-]+:v?\d+\.\d+(\.\d+)?(-[a-z0-9]+)?$")
 GRAFANA_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
 COLLECTOR_REF = re.compile(r"\$\{env:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<default>:-[^}]*)?\}")
 
@@ -110,6 +113,7 @@ def test_every_long_running_service_has_a_healthcheck_and_starts_after_what_it_n
     assert needs["otel-collector"] == {"otel-margin", "otel-collector-init"}
     assert needs["grafana"] == {"otel-margin"}  # the backend's migrations create Grafana's read-only role
     assert needs["demo"] == {"otel-collector", "otel-margin"}
+    assert needs["prometheus"] == {"otel-margin", "prometheus-init"}
 
 
 def test_state_lives_in_named_volumes_and_mounted_files_exist(model: dict[str, Any]) -> None:
@@ -133,6 +137,9 @@ def test_state_lives_in_named_volumes_and_mounted_files_exist(model: dict[str, A
     assert mounts["timescaledb"]["/var/lib/postgresql/data"] == "timescaledb-data"
     assert mounts["otel-margin"]["/var/lib/otel-margin"] == "otel-margin-data"
     assert mounts["grafana"]["/var/lib/grafana"] == "grafana-data"
+    assert mounts["prometheus"]["/prometheus"] == "prometheus-data"
+    assert mounts["prometheus"]["/etc/prometheus/secrets"] == "prometheus-secrets"
+    assert mounts["prometheus-init"]["/secrets"] == "prometheus-secrets"
     assert mounts["otel-collector"]["/var/lib/otelcol/file_storage"] == "collector-queue"
     assert mounts["otel-collector-init"]["/var/lib/otelcol/file_storage"] == "collector-queue"
 
@@ -148,6 +155,7 @@ def test_ports_are_published_on_localhost_by_default(model: dict[str, Any], tmp_
         ("otel-collector", 4318): ("127.0.0.1", 4318),
         ("otel-margin", 4318): ("127.0.0.1", 8318),
         ("grafana", 3000): ("127.0.0.1", 3000),
+        ("prometheus", 9090): ("127.0.0.1", 9090),
     }
     opened = resolved(tmp_path, {"OTEL_MARGIN_BIND_ADDRESS": "0.0.0.0", "GRAFANA_PORT": "3001"})
     grafana_port = opened["services"]["grafana"]["ports"][0]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from otel_margin_backend.pipeline.errors import OtelMarginError
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.storage.errors import db_errors
 
@@ -54,7 +56,11 @@ async def evaluate(conn: AsyncConn, *, at: datetime | None = None) -> Evaluation
 
 
 async def run_evaluations(
-    pool: AsyncConnectionPool[AsyncConn], interval_s: float, *, webhook: WebhookConfig | None = None
+    pool: AsyncConnectionPool[AsyncConn],
+    interval_s: float,
+    *,
+    webhook: WebhookConfig | None = None,
+    metrics: Metrics = NOOP,
 ) -> None:
     """Evaluate every ``interval_s`` until cancelled; with a webhook, also deliver its notifications.
 
@@ -67,12 +73,17 @@ async def run_evaluations(
         interval_s: Seconds between evaluations.
         webhook: Where to post crossings and resolutions. Default: none, or one without a URL (they stay queued in
             the outbox).
+        metrics: Where the evaluation's lag (seconds since the last completed one) and webhook failures go.
     """
     from otel_margin_backend.budgets.webhook import run_deliveries, target
 
     if webhook is not None and webhook.url is None:
         webhook = None
     wake = asyncio.Event()
+    started = time.time()
+    last_done: list[float] = []
+    # Lag counts from start until the first evaluation completes, so a database down from the start shows too.
+    metrics.watch("budget_lag", lambda: time.time() - (last_done[-1] if last_done else started))
     log.info(
         "budget evaluation started",
         extra={"interval_s": interval_s, "webhook": target(webhook.url) if webhook and webhook.url else None},
@@ -80,7 +91,7 @@ async def run_evaluations(
     try:
         async with asyncio.TaskGroup() as tasks:
             if webhook is not None:
-                tasks.create_task(run_deliveries(pool, webhook, wake=wake), name="budget-webhook")
+                tasks.create_task(run_deliveries(pool, webhook, wake=wake, metrics=metrics), name="budget-webhook")
             while True:
                 try:
                     with db_errors():
@@ -91,6 +102,7 @@ async def run_evaluations(
                 except Exception:
                     log.exception("budget evaluation failed unexpectedly; retrying next round")
                 else:
+                    last_done[:] = [time.time()]
                     if result.crossed or result.resolved:
                         log.info("budget thresholds changed", extra={"crossed": result.crossed,
                                                                       "resolved": result.resolved})  # fmt: skip

@@ -39,6 +39,7 @@ from standardwebhooks.webhooks import Webhook
 from otel_margin_backend import __version__
 from otel_margin_backend.budgets.config import DASHBOARD_UID, WebhookConfig
 from otel_margin_backend.pipeline.errors import OtelMarginError
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.storage.errors import db_errors
 
@@ -137,8 +138,10 @@ def summary(payload: dict[str, Any]) -> str:
 class WebhookSender:
     """POSTs notifications to one endpoint; use as an async context manager (it owns an HTTP client)."""
 
-    def __init__(self, config: WebhookConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """Open the HTTP client.
+    def __init__(
+        self, config: WebhookConfig, *, transport: httpx.AsyncBaseTransport | None = None, metrics: Metrics = NOOP
+    ) -> None:
+        """Open the HTTP client; failed attempts are counted in ``metrics`` by outcome (retry, rejected).
 
         Raises:
             ValueError: the config has no URL (set ``OTEL_MARGIN_BUDGET_WEBHOOK_URL``).
@@ -146,6 +149,7 @@ class WebhookSender:
         if config.url is None:
             raise ValueError("the budget webhook has no URL; set OTEL_MARGIN_BUDGET_WEBHOOK_URL")
         self.config = config
+        self.metrics = metrics
         self.url = config.url.get_secret_value()
         self._signer = Webhook(config.secret.get_secret_value()) if config.secret is not None else None
         if self._signer is None:
@@ -188,10 +192,13 @@ class WebhookSender:
         try:
             response = await self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
+            self.metrics.webhook_failures.add(1, {"outcome": "retry"})
             return SendResult(Outcome.RETRY, f"{type(exc).__name__}: {exc}".rstrip(": "))
         status = response.status_code
         if httpx.codes.is_success(status):
             return SendResult(Outcome.DELIVERED)
+        retry = status in _RETRYABLE or httpx.codes.is_server_error(status)
+        self.metrics.webhook_failures.add(1, {"outcome": "retry" if retry else "rejected"})
         error = f"HTTP {status}: {response.text[:_BODY_IN_ERROR]}".rstrip(": ")
         if status in _RETRYABLE or httpx.codes.is_server_error(status):
             return SendResult(Outcome.RETRY, error, _retry_after(response.headers.get("retry-after")))
@@ -218,6 +225,12 @@ def signature_headers(signer: Webhook, message_id: str, body: bytes, now: dateti
         "webhook-timestamp": str(int(at.timestamp())),
         "webhook-signature": signer.sign(message_id, at, body.decode()),
     }
+async def outbox_depth(pool: AsyncConnectionPool[AsyncConn]) -> int:
+    """Notifications in the outbox not yet delivered (nor refused): the webhook's backlog."""
+    async with pool.connection(timeout=2.0) as conn:
+        cur = await conn.execute("SELECT count(*) FROM budget_notifications WHERE state = 'pending'")
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def backoff_s(attempts: int, config: WebhookConfig, retry_after_s: float | None = None) -> float:
@@ -325,6 +338,7 @@ async def run_deliveries(
     *,
     wake: asyncio.Event | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    metrics: Metrics = NOOP,
 ) -> None:
     """Deliver the outbox until cancelled: when woken, when a retry is due, and every ``poll_s``.
 
@@ -333,9 +347,10 @@ async def run_deliveries(
         config: The endpoint and retry policy.
         wake: Set it to deliver right away (the evaluator does after a crossing). Default: poll only.
         transport: The HTTP transport (tests). Default: httpx's.
+        metrics: Where failed delivery attempts are counted.
     """
     wake = wake or asyncio.Event()
-    async with WebhookSender(config, transport=transport) as sender:
+    async with WebhookSender(config, transport=transport, metrics=metrics) as sender:
         while True:
             wake.clear()
             wait_s = config.poll_s

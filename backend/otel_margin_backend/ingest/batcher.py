@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from otel_margin_backend.ingest.config import IngestConfig
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.pipeline.events import UsageEvent
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.storage.writer import Outcome, WriteResult
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class Batcher:
         *,
         writers: int = 2,
         max_isolation_writes: int = MAX_ISOLATION_WRITES,
+        metrics: Metrics = NOOP,
     ) -> None:
         """Prepare the batcher; ``start`` starts its writer tasks.
 
@@ -86,6 +89,7 @@ class Batcher:
             config: Batch size, wait and backpressure; default ``IngestConfig()``.
             writers: Concurrent writer tasks.
             max_isolation_writes: Extra writes allowed to find the refused rows of one request.
+            metrics: Where batch sizes, flush durations and pending events are reported.
         """
         config = config if config is not None else IngestConfig()
         self._write = write
@@ -100,6 +104,8 @@ class Batcher:
         self._closed = False
         self.batches_written = 0
         self.events_written = 0
+        self._metrics = metrics
+        metrics.watch("pending", lambda: float(self._pending_events))
 
     async def start(self) -> None:
         """Start the writer tasks; several overlap one batch's COPY with another's commit."""
@@ -174,6 +180,7 @@ class Batcher:
 
     async def _flush(self, items: list[_Pending]) -> None:
         events = [e for item in items for e in item.events] if len(items) > 1 else items[0].events
+        started = time.perf_counter()
         try:
             result = await self._write(events)
         except PermanentError as exc:
@@ -195,6 +202,8 @@ class Batcher:
             return
         self.batches_written += 1
         self.events_written += len(events)
+        self._metrics.batch_size.record(len(events))
+        self._metrics.flush_duration.record(time.perf_counter() - started)
         offset = 0
         for item in items:
             end = offset + len(item.events)

@@ -23,6 +23,7 @@ from otel_margin_backend.normalize import Normalizer, NormalizeResult
 from otel_margin_backend.normalize.provider import normalize_provider
 from otel_margin_backend.pipeline.consumer import Accepted
 from otel_margin_backend.pipeline.events import UsageEvent, UsageStatus
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.pricing import Pricer
 from otel_margin_backend.storage.writer import NOT_STORED, Outcome
 
@@ -83,12 +84,20 @@ class IngestPipeline:
         pricer: Prices events in place.
         batcher: Makes events durable.
         clock: The server's clock, for the accepted time window (``pipeline/limits.py``).
+        metrics: Where spans that are not priced are counted (the receivers count the rest).
     """
 
     def __init__(
-        self, normalizer: Normalizer, pricer: Pricer, batcher: Batcher, *, clock: Callable[[], datetime] = _utc_now
+        self,
+        normalizer: Normalizer,
+        pricer: Pricer,
+        batcher: Batcher,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        metrics: Metrics = NOOP,
     ) -> None:
         self.normalizer = normalizer
+        self.metrics = metrics
         self.pricer = pricer
         self.batcher = batcher
         self.stats = IngestStats()
@@ -201,6 +210,14 @@ class IngestPipeline:
         s.estimated += result.estimated
         s.missing_usage += result.missing_usage
         s.duplicate_spans += result.duplicates
+        ignored = self.metrics.spans_ignored
+        for reason, count in (
+            ("non_genai", result.ignored_non_genai),
+            ("non_model_call", result.ignored_non_model_call),
+            ("duplicate", result.duplicates),
+        ):
+            if count:
+                ignored.add(count, {"reason": reason})
 
 
 def _duplicates(written: Written) -> tuple[list[int], tuple[int, ...]]:

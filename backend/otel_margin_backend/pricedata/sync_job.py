@@ -20,19 +20,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from otel_margin_backend.modelinfo.quality import QualityTable
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.pricedata import store
 from otel_margin_backend.pricedata.sync import SyncResult, sync_prices
 from otel_margin_backend.pricing.book import PriceBook
 from otel_margin_backend.pricing.config import PricingConfig
 from otel_margin_backend.pricing.data import PriceData
 from otel_margin_backend.pricing.pricer import CurrentPriceBook
-from otel_margin_backend.storage.database import connect
+from otel_margin_backend.storage.database import AsyncConn, connect
 from otel_margin_backend.storage.errors import db_errors
 
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
 log = logging.getLogger(__name__)
+
+
+async def stored_last_success(pool: AsyncConnectionPool[AsyncConn]) -> float | None:
+    """Unix time of the last successful sync any process recorded (``price_sync_status``), or None."""
+    async with pool.connection(timeout=2.0) as conn:
+        cur = await conn.execute("SELECT extract(epoch FROM last_success_at)::float8 FROM price_sync_status")
+        row = await cur.fetchone()
+    return float(row[0]) if row and row[0] is not None else None
 
 
 class PriceSyncJob:
@@ -43,11 +57,23 @@ class PriceSyncJob:
         database_url: The store's URL (the job opens its own short-lived connections).
         config: The pricing config (``sync_*``, ``reload_interval_s``, ``data_file``, ``quality_file``).
         connect_timeout_s: How long to wait for the database per connection.
+        metrics: Where failed syncs and the time of the last successful one are reported.
     """
 
     def __init__(
-        self, live: CurrentPriceBook, database_url: str, config: PricingConfig, *, connect_timeout_s: float = 5.0
+        self,
+        live: CurrentPriceBook,
+        database_url: str,
+        config: PricingConfig,
+        *,
+        connect_timeout_s: float = 5.0,
+        metrics: Metrics = NOOP,
     ) -> None:
+        self._metrics = metrics
+        self.last_success: float | None = None
+        """Unix time of the last successful sync (this process's, or a stored one: ``saw_success``)."""
+        metrics.watch("price_sync_last_success", lambda: self.last_success)
+        metrics.watch("price_sync_age", lambda: None if self.last_success is None else time.time() - self.last_success)
         self._live = live
         self._url = database_url
         self._config = config
@@ -73,6 +99,11 @@ class PriceSyncJob:
             extra={"sync_source": self._config.sync_source if self.syncing else None},
         )
 
+    def saw_success(self, at: float | None) -> None:
+        """Note a successful sync recorded elsewhere (another process, ``prices sync``) at Unix time ``at``."""
+        if at is not None and (self.last_success is None or at > self.last_success):
+            self.last_success = at
+
     async def shutdown(self) -> None:
         """Stop the periodic task. Safe before ``start`` and twice."""
         task, self._task = self._task, None
@@ -92,7 +123,9 @@ class PriceSyncJob:
                 result = await asyncio.to_thread(self._sync)
         except Exception as exc:  # PriceSyncError (recorded), or the database is unreachable
             log.warning("price sync from %s failed: %s", self._config.sync_source, exc)
+            self._metrics.price_sync_failures.add(1)
             return None
+        self.last_success = time.time()
         self._swap(result.book)
         return result
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+MAX_MESSAGE_BYTES = 64 * 1_048_576
+"""Default receive limit for OTLP/gRPC messages and HTTP bodies, after decompression: the gateway Collector's
+largest batch (8,192 spans) of GenAI spans with 4 KB of prompt text each, with room to spare (docs/limits.md)."""
+
 
 class ReceiversConfig(BaseModel):
     """Where clients send usage (OTLP/gRPC, OTLP/HTTP, REST) and how they authenticate."""
@@ -21,6 +25,12 @@ class ReceiversConfig(BaseModel):
     """Address the OTLP/gRPC receiver binds. Default: 127.0.0.1; use 0.0.0.0 in containers."""
     grpc_port: int = Field(default=4317, ge=0, le=65535)
     """OTLP/gRPC port. Default: 4317."""
+    grpc_max_message_bytes: int = Field(default=MAX_MESSAGE_BYTES, ge=65_536, le=1_073_741_824)
+    """Largest OTLP/gRPC message taken, after decompression; a larger one is refused with RESOURCE_EXHAUSTED,
+    logged and counted. Default: 67108864 (64 MiB)."""
+    http_max_body_bytes: int = Field(default=MAX_MESSAGE_BYTES, ge=65_536, le=1_073_741_824)
+    """Largest OTLP/HTTP (``/v1/traces``) and REST (``/v1/usage``) body taken, after decompression; a larger one is
+    refused with 413, logged and counted. Default: 67108864 (64 MiB)."""
     ingest_token: SecretStr | None = None
     """The default admin token (``Authorization: Bearer <token>``; admin may also read and ingest; named tokens of
     narrower scope: ``OTEL_MARGIN_TOKENS``). Default: none, which makes ``serve`` generate one on first start and

@@ -13,11 +13,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from otel_margin_backend.pipeline.consumer import UsageConsumer
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
+from otel_margin_backend.receivers import _observe
 from otel_margin_backend.receivers._codec import JSON, decode_body, encode_response, encode_status
 from otel_margin_backend.receivers._codec import media_type as parse_media_type
+from otel_margin_backend.receivers.config import MAX_MESSAGE_BYTES
 from otel_margin_backend.web.auth import Scope, TokenCheck
-from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
-from otel_margin_backend.web.status import classify
+from otel_margin_backend.web.body import read_body
+from otel_margin_backend.web.status import TooLarge, classify
+
+RECEIVER = "otlp_http"
 
 
 def error_response(exc: BaseException, kind: str) -> Response:
@@ -28,19 +33,33 @@ def error_response(exc: BaseException, kind: str) -> Response:
     )
 
 
-def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int = MAX_BODY_BYTES) -> list[Route]:
+def routes(
+    consumer: UsageConsumer,
+    tokens: TokenCheck,
+    *,
+    max_body_bytes: int = MAX_MESSAGE_BYTES,
+    metrics: Metrics = NOOP,
+) -> list[Route]:
     """The ``POST /v1/traces`` route, handing decoded requests to ``consumer``; it needs an ``ingest`` token."""
     ingest = tokens.require(Scope.INGEST)
 
     async def export_traces(request: Request) -> Response:
         kind = JSON
+        spans = 0
+        raw = b""
         try:
             kind = parse_media_type(request.headers.get("content-type"))
             ingest.check(request.headers.get("authorization"))
             raw = await read_body(request, max_body_bytes)
             message = await decode_body(raw, request.headers.get("content-encoding"), kind, max_body_bytes)
+            spans = _observe.span_count(message)
             accepted = await consumer.consume_traces(message)
+            _observe.accepted(metrics, RECEIVER, spans, accepted)
         except Exception as exc:  # every failure becomes an OTLP answer; classify() logs the unexpected
+            if isinstance(exc, TooLarge):
+                _observe.oversize(metrics, RECEIVER, body_size(request, raw), max_body_bytes, exc)
+            else:
+                _observe.failed(metrics, RECEIVER, spans, exc)
             return error_response(exc, kind)
         response = ExportTraceServiceResponse()
         if accepted.rejected:
@@ -49,3 +68,11 @@ def routes(consumer: UsageConsumer, tokens: TokenCheck, *, max_body_bytes: int =
         return Response(encode_response(response, kind), media_type=kind)
 
     return [Route("/v1/traces", export_traces, methods=["POST"])]
+
+
+def body_size(request: Request, raw: bytes) -> int | None:
+    """The size of a refused body as far as it is known: what was read, else its declared length."""
+    if raw:
+        return len(raw)
+    declared = request.headers.get("content-length")
+    return int(declared) if declared and declared.isdigit() else None

@@ -52,16 +52,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from otel_margin_backend.pipeline.consumer import UsageConsumer
+from otel_margin_backend.pipeline.consumer import Accepted, UsageConsumer
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.events import NO_FEATURE, UsageEvent, UsageStatus, request_event_id
 from otel_margin_backend.pipeline.limits import MAX_TOKENS, cost_problem, text_problem, time_problem
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
+from otel_margin_backend.receivers import _observe
 from otel_margin_backend.receivers._codec import INLINE_BODY_BYTES, decompress
+from otel_margin_backend.receivers.config import MAX_MESSAGE_BYTES
+from otel_margin_backend.receivers.otlp_http import body_size
 from otel_margin_backend.web.auth import Scope, TokenCheck
-from otel_margin_backend.web.body import MAX_BODY_BYTES, read_body
+from otel_margin_backend.web.body import read_body
 from otel_margin_backend.web.rest import NothingValid, endpoint, require_json
+from otel_margin_backend.web.status import TooLarge
 
 DIFFERS_REASON = "differs from the stored event (kept); send each call under its own request_id"
+RECEIVER = "rest"
 NOW = "now"
 """Validation-context key of the server's clock; without it (``replay`` checking a file) no time window applies."""
 
@@ -236,8 +242,9 @@ def routes(
     consumer: UsageConsumer,
     tokens: TokenCheck,
     *,
-    max_body_bytes: int = MAX_BODY_BYTES,
+    max_body_bytes: int = MAX_MESSAGE_BYTES,
     clock: Callable[[], datetime] = _utc_now,
+    metrics: Metrics = NOOP,
 ) -> list[Route]:
     """``POST /v1/usage``.
 
@@ -246,6 +253,7 @@ def routes(
         tokens: The token check; every request needs ``ingest``.
         max_body_bytes: The body limit, after decompression.
         clock: The server's clock, for the accepted time window.
+        metrics: Where items received, accepted and rejected, and oversize bodies, are counted.
 
     Returns:
         The route to mount in the app.
@@ -253,21 +261,32 @@ def routes(
 
     async def post_usage(request: Request) -> Response:
         require_json(request, "usage")
-        raw = await read_body(request, max_body_bytes)
-        encoding = request.headers.get("content-encoding")
-        if len(raw) <= INLINE_BODY_BYTES and (encoding or "identity").strip().lower() in ("identity", ""):
-            events, rejected, indexes = _parse_body(raw, encoding, max_body_bytes, clock())
-        else:  # validating a 20 MiB list takes a while: off the event loop
-            events, rejected, indexes = await asyncio.to_thread(_parse_body, raw, encoding, max_body_bytes, clock())
+        raw = b""
+        try:
+            raw = await read_body(request, max_body_bytes)
+            encoding = request.headers.get("content-encoding")
+            if len(raw) <= INLINE_BODY_BYTES and (encoding or "identity").strip().lower() in ("identity", ""):
+                events, rejected, indexes = _parse_body(raw, encoding, max_body_bytes, clock())
+            else:  # validating a 20 MiB list takes a while: off the event loop
+                events, rejected, indexes = await asyncio.to_thread(_parse_body, raw, encoding, max_body_bytes, clock())
+        except TooLarge as exc:
+            _observe.oversize(metrics, RECEIVER, body_size(request, raw), max_body_bytes, exc)
+            raise
+        received = len(events) + len(rejected)
         stored = duplicates = 0
         differing: list[dict[str, object]] = []
         if events:
-            accepted = await consumer.consume_events(events)
+            try:
+                accepted = await consumer.consume_events(events)
+            except Exception as exc:
+                _observe.failed(metrics, RECEIVER, received, exc)
+                raise
             stored, duplicates = accepted.stored, accepted.duplicates
             for position, reason in accepted.refused:
                 rejected.append(_rejected(indexes[position], events[position].request_id, reason))
             rejected.sort(key=_index)
             differing = [_differing(indexes[position], events[position]) for position in accepted.differing]
+        _observe.accepted(metrics, RECEIVER, received, Accepted(stored, len(rejected)))
         if not stored and not duplicates:
             raise NothingValid(rejected)
         return JSONResponse(

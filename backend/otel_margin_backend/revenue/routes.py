@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from otel_margin_backend.pipeline.errors import OtelMarginError, PermanentError, RetryableError
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.revenue import manual
 from otel_margin_backend.revenue.config import RevenueConfig
 from otel_margin_backend.revenue.ledger import Ledger
@@ -65,7 +66,12 @@ def _reason(exc: BaseException) -> str:
 
 
 def routes(
-    config: RevenueConfig, pool: AsyncConnectionPool[AsyncConn], tokens: TokenCheck, *, api: StripeApi | None
+    config: RevenueConfig,
+    pool: AsyncConnectionPool[AsyncConn],
+    tokens: TokenCheck,
+    *,
+    api: StripeApi | None,
+    metrics: Metrics = NOOP,
 ) -> list[Route]:
     """The revenue routes.
 
@@ -75,6 +81,7 @@ def routes(
         tokens: The token check, for ``/v1/revenue`` (``admin``).
         api: The Stripe API client for customer lookups and long invoices (``create_api(config)``; the caller
             closes it on shutdown), or None to use only what payloads carry.
+        metrics: Where Stripe events are counted by outcome (the result's status, or the failure's reason).
 
     Returns:
         ``POST /v1/stripe/webhook`` and ``POST /v1/revenue``.
@@ -103,9 +110,11 @@ def routes(
         except Exception as exc:  # every failure becomes a status; classify() logs the unexpected
             failure = classify(exc)
             log.warning("Stripe webhook not processed", extra={"reason": _reason(exc), "error": failure.message})
+            metrics.stripe_events.add(1, {"outcome": _reason(exc)})
             await record_failure(exc, failure, event)
             return failure.json_response()
         log.debug("Stripe webhook", extra=result.as_dict())
+        metrics.stripe_events.add(1, {"outcome": result.status})
         return JSONResponse(result.as_dict())
 
     async def post_revenue(request: Request) -> Response:

@@ -22,11 +22,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from otel_margin_backend.budgets.evaluation import run_evaluations
 from otel_margin_backend.budgets.routes import routes as budget_routes
+from otel_margin_backend.budgets.webhook import outbox_depth
 from otel_margin_backend.ingest.batcher import Batcher
 from otel_margin_backend.ingest.pipeline import IngestPipeline
 from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.normalize import Normalizer
-from otel_margin_backend.pricedata.sync_job import PriceSyncJob
+from otel_margin_backend.pricedata.sync_job import PriceSyncJob, stored_last_success
 from otel_margin_backend.pricing import CurrentPriceBook, build_book
 from otel_margin_backend.pricing import create as create_pricer
 from otel_margin_backend.receivers import otlp_discard, otlp_grpc, otlp_http, rest_usage
@@ -35,6 +36,7 @@ from otel_margin_backend.revenue import prepare as prepare_revenue
 from otel_margin_backend.revenue.routes import routes as revenue_routes
 from otel_margin_backend.revenue.stripe_api import create_api as create_stripe_api
 from otel_margin_backend.service.app import create_app
+from otel_margin_backend.service.telemetry import Telemetry
 from otel_margin_backend.service.tokens import token_check
 from otel_margin_backend.settings import Settings
 from otel_margin_backend.simulator import create as create_simulator
@@ -93,18 +95,22 @@ class Backend:
             # A connection broken by a database restart is replaced instead of failing a batch.
             check=AsyncConnectionPool.check_connection,
         )
+        self.telemetry = Telemetry()
+        metrics = self.metrics = self.telemetry.metrics
         pricing = settings.pricing
         # The price-context attributes pick a price: normalization copies them onto events, the writer keeps them.
-        writer = UsageWriter(self.pool, stored_attributes=frozenset(pricing.span_attributes))
-        self.batcher = Batcher(writer.write, settings.ingest)
+        writer = UsageWriter(self.pool, stored_attributes=frozenset(pricing.span_attributes), metrics=metrics)
+        self.batcher = Batcher(writer.write, settings.ingest, metrics=metrics)
         pricer = create_pricer(pricing)
         normalizer = Normalizer(settings.normalize, context_attributes=pricing.context_attributes)
-        self.pipeline = IngestPipeline(normalizer, pricer, self.batcher)
+        self.pipeline = IngestPipeline(normalizer, pricer, self.batcher, metrics=metrics)
         # The simulator prices with the same live book, so a synced price version applies to its next run.
         live = pricer if isinstance(pricer, CurrentPriceBook) else build_book(pricing)
         # Puts the stored price version in force at start, then syncs daily and swaps new versions in.
         self.price_sync = (
-            PriceSyncJob(pricer, database_url, pricing, connect_timeout_s=settings.storage.connect_timeout_s)
+            PriceSyncJob(
+                pricer, database_url, pricing, connect_timeout_s=settings.storage.connect_timeout_s, metrics=metrics
+            )
             if isinstance(pricer, CurrentPriceBook)
             else None
         )
@@ -113,26 +119,45 @@ class Backend:
         tokens = token_check(settings)
         revenue = settings.revenue
         self.stripe_api = create_stripe_api(revenue)  # None without an API key
+        receivers = settings.receivers
         self.discarded = otlp_discard.DiscardStats()
         self.grpc, self.grpc_port = otlp_grpc.create_server(
             self.pipeline,
             tokens,
-            host=settings.receivers.grpc_host,
-            port=settings.receivers.grpc_port,
+            host=receivers.grpc_host,
+            port=receivers.grpc_port,
+            max_message_bytes=receivers.grpc_max_message_bytes,
             handlers=otlp_discard.grpc_handlers(tokens, self.discarded),
+            metrics=metrics,
         )
         self.grpc_health = GrpcHealth()
         self.grpc_health.add_to(self.grpc)
+        outbox: list[float] = []
+        metrics.watch("outbox_depth", lambda: outbox[-1] if outbox else None)
+
+        async def read_outbox() -> None:
+            outbox[:] = [float(await outbox_depth(self.pool))]
+
+        self.telemetry.before_scrape(read_outbox)
+        price_sync = self.price_sync
+        if price_sync is not None:
+
+            async def read_price_sync() -> None:
+                price_sync.saw_success(await stored_last_success(self.pool))
+
+            self.telemetry.before_scrape(read_price_sync)
+        body_limit = receivers.http_max_body_bytes
         app = create_app(
             self.pool,
             tokens,
             routes=[
-                *otlp_http.routes(self.pipeline, tokens),
+                *otlp_http.routes(self.pipeline, tokens, max_body_bytes=body_limit, metrics=metrics),
                 *otlp_discard.routes(tokens, self.discarded),
-                *rest_usage.routes(self.pipeline, tokens),
+                *rest_usage.routes(self.pipeline, tokens, max_body_bytes=body_limit, metrics=metrics),
                 *budget_routes(self.pool, tokens),
-                *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api),
+                *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api, metrics=metrics),
                 *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
+                *self.telemetry.routes(tokens),
             ],
             stats=self.pipeline.stats,
             discarded=self.discarded,
@@ -165,7 +190,8 @@ class Backend:
         await self.batcher.start()
         budgets = self.settings.budgets
         self._budgets_task = asyncio.create_task(
-            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook), name="budgets"
+            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook, metrics=self.metrics),
+            name="budgets",
         )
         await self.grpc_health.serving()
         await self.grpc.start()
@@ -209,6 +235,7 @@ class Backend:
         await self.pool.close()
         if self.stripe_api is not None:
             self.stripe_api.close()
+        self.telemetry.shutdown()
 
 
 async def run(store: Store, settings: Settings) -> None:

@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from otel_margin_backend.pipeline.errors import PermanentError, StoreUnavailable
 from otel_margin_backend.pipeline.events import DEFAULT_CONTEXT_ATTRIBUTES, UsageEvent
+from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.storage.errors import first_line
 
@@ -296,10 +297,15 @@ class UsageWriter:
     """Writes batches through a connection pool, retrying lock conflicts; one instance per process."""
 
     def __init__(
-        self, pool: AsyncConnectionPool[AsyncConn], *, stored_attributes: frozenset[str] = STORED_ATTRIBUTES
+        self,
+        pool: AsyncConnectionPool[AsyncConn],
+        *,
+        stored_attributes: frozenset[str] = STORED_ATTRIBUTES,
+        metrics: Metrics = NOOP,
     ) -> None:
         self._pool = pool
         self._stored_attributes = stored_attributes
+        self._metrics = metrics
 
     async def write(self, events: Sequence[UsageEvent]) -> WriteResult:
         """Make ``events`` durable exactly once.
@@ -308,16 +314,20 @@ class UsageWriter:
             StoreUnavailable: the database cannot take the write now (the caller answers "retry").
             PermanentError: the database refused a row of the batch for its data; nothing is written.
         """
+        errors = self._metrics.db_errors
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 async with self._pool.connection() as conn:
                     return await write_batch(conn, events, self._stored_attributes)
             except PermanentError:
+                errors.add(1, {"kind": FailureKind.REFUSED.name.lower()})
                 raise
             except TimeoutError as exc:  # pool.connection() timed out: no connection could be had
+                errors.add(1, {"kind": FailureKind.UNAVAILABLE.name.lower()})
                 raise StoreUnavailable("no database connection became free in time") from exc
             except psycopg.Error as exc:
                 kind = failure_kind(exc)
+                errors.add(1, {"kind": kind.name.lower()})
                 if kind is FailureKind.REFUSED:  # raised outside write_batch's transaction (e.g. the pool)
                     raise refusal(exc) from exc
                 if kind is FailureKind.UNAVAILABLE:
@@ -325,5 +335,6 @@ class UsageWriter:
                 # Concurrent overlapping batches are ordered, but stay safe if a user's own writes interleave.
                 if attempt == _MAX_ATTEMPTS:
                     raise StoreUnavailable("the database kept reporting lock conflicts; retry") from None
+                self._metrics.db_retries.add(1)
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from otel_margin_dashboards import budgets, customer_detail, customer_pnl, data_quality, overview, simulator
+from otel_margin_dashboards import budgets, customer_detail, customer_pnl, data_quality, overview, pipeline, simulator
 
 DASHBOARDS: dict[str, Callable[[], dict[str, object]]] = {
     overview.UID: overview.build,
@@ -17,6 +17,7 @@ DASHBOARDS: dict[str, Callable[[], dict[str, object]]] = {
     simulator.UID: simulator.build,
     budgets.UID: budgets.build,
     data_quality.UID: data_quality.build,
+    pipeline.UID: pipeline.build,
 }
 """Every dashboard by uid; the uid is also its file name."""
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
-from tests.support.backend import AUTH, BackendThread
+from tests.support.backend import AUTH, BackendThread, running_backend
 from tests.support.rows import count, usage_rows
 from tests.support.spans import chat_attrs, request, span
 
@@ -77,9 +78,26 @@ def test_bad_spans_are_rejected_through_partial_success_and_the_rest_kept(stub: 
     assert [r[0] for r in usage_rows(db_url)] == ["good"]
 
 
-def test_over_4_mib_is_resource_exhausted(stub: TraceServiceStub, db_url: str) -> None:
+def test_over_4_mib_is_taken_under_the_64_mib_default(stub: TraceServiceStub, db_url: str) -> None:
     big = span(1, {**chat_attrs(), "padding": "x" * (5 * 1_048_576)})
-    with pytest.raises(grpc.RpcError) as err:
-        stub.Export(request([big]), metadata=metadata())
+    response = stub.Export(request([big]), metadata=metadata())
+    assert not response.HasField("partial_success")
+    assert count(db_url) == 1
+
+
+def test_over_the_limit_is_resource_exhausted_naming_size_and_limit(db_url: str, tmp_path: Path) -> None:
+    big = request([span(1, {**chat_attrs(), "padding": "x" * (5 * 1_048_576)})])
+    with (
+        running_backend(db_url, tmp_path, grpc_max_message_bytes=4 * 1_048_576) as backend,
+        grpc.insecure_channel(
+            f"127.0.0.1:{backend.grpc_port}", options=[("grpc.max_send_message_length", 64 * 1_048_576)]
+        ) as channel,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        TraceServiceStub(channel).Export(big, metadata=metadata(), compression=grpc.Compression.Gzip)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert err.value.details() == (
+        f"message of {big.ByteSize():,} bytes is over the backend's 4,194,304-byte limit: send smaller batches "
+        "(the Collector's send_batch_max_size) or raise OTEL_MARGIN_GRPC_MAX_MESSAGE_BYTES"
+    )  # the size after decompression: the limit protects memory, not the network
     assert count(db_url) == 0

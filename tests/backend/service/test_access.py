@@ -50,6 +50,7 @@ ROWS = [
     Row("GET /healthz", "none", "200", "200 (ingest)", "200"),
     Row("GET /readyz", "none", "200", "200 (ingest)", "200"),
     Row("GET /v1/stats", "read", "401", "403 (ingest)", "200"),
+    Row("GET /metrics", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/pnl", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/simulate", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets", "read", "401", "403 (ingest)", "200"),
