@@ -225,6 +225,8 @@ def signature_headers(signer: Webhook, message_id: str, body: bytes, now: dateti
         "webhook-timestamp": str(int(at.timestamp())),
         "webhook-signature": signer.sign(message_id, at, body.decode()),
     }
+
+
 async def outbox_depth(pool: AsyncConnectionPool[AsyncConn]) -> int:
     """Notifications in the outbox not yet delivered (nor refused): the webhook's backlog."""
     async with pool.connection(timeout=2.0) as conn:

@@ -27,7 +27,7 @@ def test_the_provider_is_inferred_from_the_model_and_marked(backend: BackendThre
         event("req-3", provider="openai", model_name="gpt-4o"),
         event("req-4", provider=None, model_name="mystery-model-9"),
     ])  # fmt: skip
-    assert response.json() == {"accepted": 4, "rejected": []}
+    assert response.json() == {"accepted": 4, "duplicates": 0, "differing": [], "rejected": []}
     assert stored(db_url) == [
         ("req-1", "openai", "model", "gpt-4o", "priced"),
         ("req-2", "anthropic", "model", "claude-sonnet-4-20250514", "priced"),

@@ -11,7 +11,7 @@ from otel_margin_backend.receivers.rest_usage import DIFFERS_REASON
 from tests.backend.receivers import test_one_row_per_call as calls
 from tests.backend.receivers.test_rest_usage import event, post, rows
 from tests.backend.storage.test_writer import mismatched
-from tests.support.backend import BackendThread
+from tests.support.backend import AUTH, BackendThread
 from tests.support.rows import count
 
 
@@ -21,7 +21,7 @@ def answer(accepted: int, duplicates: int, differing: tuple[tuple[int, str], ...
 
 
 def stats(backend: BackendThread) -> dict[str, int]:
-    body: dict[str, int] = httpx.get(f"{backend.http_url}/v1/stats", timeout=10).json()
+    body: dict[str, int] = httpx.get(f"{backend.http_url}/v1/stats", headers=AUTH, timeout=10).json()
     return body
 
 

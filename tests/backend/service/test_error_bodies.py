@@ -52,6 +52,8 @@ JSON = {**AUTH, "content-type": "application/json"}
 UP = [
     Bad("/healthz", "POST", "/healthz", {}, 405, "UNIMPLEMENTED"),
     Bad("/v1/stats", "DELETE", "/v1/stats", {}, 405, "UNIMPLEMENTED"),
+    Bad("/metrics", "POST", "/metrics", {}, 405, "UNIMPLEMENTED"),
+    Bad("/metrics", "GET", "/metrics", {"headers": NO_TOKEN}, 401, "UNAUTHENTICATED"),
     Bad("/v1/pnl", "GET", "/v1/pnl", {"params": {"by": "planet"}}, 400, "INVALID_ARGUMENT"),
     Bad("/v1/pnl", "GET", "/v1/pnl", {"params": {"from": "2026-11-05"}}, 400, "INVALID_ARGUMENT"),
     Bad("/v1/budgets", "GET", "/v1/budgets", {"headers": NO_TOKEN}, 401, "UNAUTHENTICATED"),
