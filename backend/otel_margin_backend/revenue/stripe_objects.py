@@ -27,6 +27,13 @@ def _expanded_id(value: object) -> object:
 ObjectId = Annotated[str, BeforeValidator(_expanded_id)]
 """An expandable field: the id, whether Stripe sent the id or the expanded object."""
 Currency = Annotated[str, BeforeValidator(lambda v: normalize_code(v) if isinstance(v, str) else v)]
+FIRST_TIMESTAMP = 946_684_800
+"""2000-01-01 (UTC): the earliest time a Stripe object may carry (Stripe started in 2010)."""
+LAST_TIMESTAMP = 4_102_444_799
+"""2099-12-31 23:59:59 (UTC): the latest (a service period ends within years, never a century, of its invoice)."""
+Timestamp = Annotated[int, Field(ge=FIRST_TIMESTAMP, le=LAST_TIMESTAMP)]
+"""Unix seconds within the years a booking can belong to; outside them the event is unusable, never booked to 1970
+or 2554."""
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,8 +64,8 @@ def _customer_of(data: Any) -> Any:
 class LinePeriod(_Model):
     """An invoice line's service period (Unix seconds)."""
 
-    start: int
-    end: int
+    start: Timestamp
+    end: Timestamp
 
 
 class Amount(_Model):
@@ -143,9 +150,9 @@ class InvoicePaymentList(_Model):
 class StatusTransitions(_Model):
     """When an invoice was finalized, paid or voided."""
 
-    paid_at: int | None = None
-    voided_at: int | None = None
-    marked_uncollectible_at: int | None = None
+    paid_at: Timestamp | None = None
+    voided_at: Timestamp | None = None
+    marked_uncollectible_at: Timestamp | None = None
 
 
 class ShippingCost(_Model):
@@ -165,7 +172,7 @@ class Invoice(_Model):
     customer_email: str | None = None
     currency: Currency
     status: str | None = None
-    created: int
+    created: Timestamp
     total: int
     lines: LineList = Field(default_factory=LineList)
     status_transitions: StatusTransitions = Field(default_factory=StatusTransitions)
@@ -216,7 +223,7 @@ class Refund(_Model):
     payment_intent: ObjectId | None = None
     customer: ObjectId | None = None
     """Sent by recent API versions (2026 onwards) only."""
-    created: int
+    created: Timestamp
     status: str | None = None
     currency: Currency
 
@@ -252,7 +259,7 @@ class Charge(_Model):
     invoice: ObjectId | None = None
     """Legacy (API versions before 2025-03-31)."""
     refunds: RefundList | None = None
-    created: int = 0
+    created: Timestamp = 0
 
 
 class CreditNoteRefund(_Model):
@@ -281,9 +288,9 @@ class CreditNote(_Model):
     customer_balance_transaction: ObjectId | None = None
     """Set when part of the credit note went to the customer's balance."""
     out_of_band_amount: int | None = None
-    created: int
-    effective_at: int | None = None
-    voided_at: int | None = None
+    created: Timestamp
+    effective_at: Timestamp | None = None
+    voided_at: Timestamp | None = None
     status: str | None = None
 
     @model_validator(mode="before")
@@ -332,7 +339,7 @@ class CreditNote(_Model):
 class BalanceTransactionRef(_Model):
     """A balance transaction as a dispute lists it."""
 
-    created: int
+    created: Timestamp
 
 
 class Dispute(_Model):
@@ -345,7 +352,7 @@ class Dispute(_Model):
     amount: int
     currency: Currency
     status: str
-    created: int
+    created: Timestamp
     balance_transactions: list[BalanceTransactionRef] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -375,7 +382,7 @@ class Event(_Model):
 
     id: str
     type: str
-    created: int
+    created: Timestamp
     livemode: bool = False
     api_version: str | None = None
     data: EventData
