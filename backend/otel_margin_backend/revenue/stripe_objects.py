@@ -24,7 +24,12 @@ def _expanded_id(value: object) -> object:
     return value
 
 
-ObjectId = Annotated[str, BeforeValidator(_expanded_id)]
+MAX_ID_CHARS = 255
+"""Longest Stripe object id accepted (Stripe's are under 64 characters); a longer one makes the event unusable
+instead of a Stripe API lookup that fails forever."""
+StripeId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+"""A Stripe object's id."""
+ObjectId = Annotated[str, BeforeValidator(_expanded_id), Field(min_length=1, max_length=MAX_ID_CHARS)]
 """An expandable field: the id, whether Stripe sent the id or the expanded object."""
 Currency = Annotated[str, BeforeValidator(lambda v: normalize_code(v) if isinstance(v, str) else v)]
 FIRST_TIMESTAMP = 946_684_800
@@ -46,7 +51,7 @@ class _Model(BaseModel):
 class Customer(_Model):
     """A customer object (from a payload, the API, or a ``customer.*`` event)."""
 
-    id: str
+    id: StripeId
     name: str | None = None
     email: str | None = None
     metadata: dict[str, str] | None = None
@@ -98,7 +103,7 @@ class Tax(_Model):
 class Line(_Model):
     """An invoice line (``line_item``)."""
 
-    id: str
+    id: StripeId
     amount: int
     """The line's amount before discounts; includes inclusive taxes, excludes exclusive ones."""
     period: LinePeriod | None = None
@@ -165,7 +170,7 @@ class ShippingCost(_Model):
 class Invoice(_Model):
     """The fields of a Stripe invoice that booking reads."""
 
-    id: str
+    id: StripeId
     customer: ObjectId | None = None
     customer_object: Customer | None = None
     customer_name: str | None = None
@@ -216,7 +221,7 @@ class Invoice(_Model):
 class Refund(_Model):
     """A refund of a charge."""
 
-    id: str
+    id: StripeId
     amount: int
     charge: ObjectId | None = None
     charge_object: Charge | None = None
@@ -250,7 +255,7 @@ class RefundList(_Model):
 class Charge(_Model):
     """The fields of a Stripe charge that booking reads."""
 
-    id: str
+    id: StripeId
     customer: ObjectId | None = None
     currency: Currency
     amount: int = 0
@@ -272,7 +277,7 @@ class CreditNoteRefund(_Model):
 class CreditNote(_Model):
     """The fields of a Stripe credit note that booking reads."""
 
-    id: str
+    id: StripeId
     customer: ObjectId | None = None
     customer_object: Customer | None = None
     currency: Currency
@@ -345,7 +350,7 @@ class BalanceTransactionRef(_Model):
 class Dispute(_Model):
     """The fields of a Stripe dispute that booking reads."""
 
-    id: str
+    id: StripeId
     charge: ObjectId
     charge_object: Charge | None = None
     payment_intent: ObjectId | None = None
@@ -380,7 +385,7 @@ class EventData(_Model):
 class Event(_Model):
     """A Stripe event envelope: id, type, API version, creation time and object."""
 
-    id: str
+    id: StripeId
     type: str
     created: Timestamp
     livemode: bool = False
