@@ -31,8 +31,20 @@ Percent = Annotated[Decimal, Field(gt=0, le=10_000)]
 Period = Literal["month", "day"]
 
 
+MAX_AMOUNT = Decimal(10**12)
+"""Largest limit ``amount``: more is a unit mistake (and beyond what the budget tables hold)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refused here, with the field's name, rather than by the database.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character")
+        return value
 
 
 class ScopeConfig(_Strict):
@@ -55,7 +67,7 @@ class ScopeConfig(_Strict):
 class LimitConfig(_Strict):
     """The limit: an exact ``amount`` of money, or ``percent_of_revenue``; exactly one of the two."""
 
-    amount: Decimal | None = Field(default=None, gt=0)
+    amount: Decimal | None = Field(default=None, gt=0, le=MAX_AMOUNT)
     """Most AI cost allowed per period, in ``currency``, e.g. ``600`` or ``149.99``. Default: none."""
     percent_of_revenue: Percent | None = None
     """Most AI cost allowed per period as a percentage of the net revenue (after refunds) of the scope's

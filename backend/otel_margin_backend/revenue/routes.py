@@ -167,6 +167,8 @@ def routes(
             payload = json.loads(body, parse_float=Decimal)
         except ValueError as exc:
             raise PermanentError(f"body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise PermanentError("body is not valid JSON for revenue: nested too deep") from None
         if not isinstance(payload, dict | list) or payload == []:
             raise PermanentError("send one revenue entry or a non-empty list of them")
         bookings, rejected = manual.parse_items(payload)
