@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from otel_margin_backend.budgets.errors import BudgetFileError, Problem
+from otel_margin_backend.pipeline.textfile import TextFileError, read_text
 from otel_margin_backend.pricing import _yaml
 from otel_margin_backend.pricing.errors import PricingFileError
 
@@ -191,9 +192,9 @@ def load_file(path: str | Path) -> BudgetsFileConfig:
         BudgetFileError: the file cannot be read or is invalid; each problem names a line.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BudgetFileError(path, [Problem(1, "", f"cannot read the file: {exc.strerror or exc}")]) from None
+        text = read_text(path, what="budgets file")
+    except TextFileError as exc:
+        raise BudgetFileError(path, [Problem(exc.line, "", exc.reason)]) from None
     return parse_file(text, source=str(path))
 
 
