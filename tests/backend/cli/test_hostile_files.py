@@ -48,7 +48,7 @@ COMMANDS: dict[str, Callable[[Path], tuple[list[str], dict[str, str]]]] = {
 def _one_line(result: Result) -> str:
     text = result.output.strip()
     assert result.exit_code == 1, text
-    assert "Traceback" not in text and result.exception is None or isinstance(result.exception, SystemExit), text
+    assert ("Traceback" not in text and result.exception is None) or isinstance(result.exception, SystemExit), text
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) <= 2, text  # the error, and at most a hint of what to do
     return " ".join(text.split())
