@@ -61,9 +61,8 @@ def _migrate_as(user: Unprivileged) -> list[int]:
 
 def test_a_user_without_pg_read_all_settings_migrates_to_plain_postgresql(make_role: object) -> None:
     user = make_role("CREATEROLE")  # type: ignore[operator]
-    with psycopg.connect(user.url) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SELECT current_setting('shared_preload_libraries', true)")
+    with psycopg.connect(user.url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SELECT current_setting('shared_preload_libraries', true)")
     assert _migrate_as(user) == [m.version for m in available()]
     with psycopg.connect(user.url) as conn:
         assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (0,)
