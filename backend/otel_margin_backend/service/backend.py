@@ -120,7 +120,7 @@ class Backend:
             self.pool,
             routes=[
                 *otlp_http.routes(self.pipeline, tokens),
-                *rest_usage.routes(self.pipeline, tokens),
+                *rest_usage.routes(self.pipeline, tokens, window=settings.normalize.window),
                 *budget_routes(self.pool, tokens),
                 *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api),
                 *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
