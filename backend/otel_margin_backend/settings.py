@@ -109,6 +109,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ENVIRONMENT_KEYS", "normalize.environment_keys"),
     Variable("STRICT_TOKEN_COUNTS", "normalize.strict_token_counts"),
     Variable("TOKEN_ESTIMATE_FACTOR", "normalize.token_estimate_factor"),
+    Variable("MAX_PAST_DAYS", "normalize.max_past_days"),
+    Variable("MAX_FUTURE_MINUTES", "normalize.max_future_minutes"),
     # pricing/config.py
     Variable("PRICE_ENABLED", "pricing.enabled"),
     Variable("PRICE_DATA_FILE", "pricing.data_file"),

@@ -94,6 +94,10 @@ class Period:
 
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+FIRST_YEAR = 1970
+"""Earliest year a period may start in."""
+LAST_YEAR = 9998
+"""Latest year a period may end in (so the day after it is still a date)."""
 
 
 def _next_month(start: datetime) -> datetime:
@@ -126,16 +130,21 @@ def period(*, month: str | None = None, start: str | None = None, end: str | Non
         month = f"{now:%Y-%m}"
     match = _MONTH.match(month.strip())
     if not match or not 1 <= int(match[2]) <= 12:
-        raise PermanentError(f"{month!r} is not a month; use YYYY-MM, e.g. 2026-11")
+        raise PermanentError(f"{month[:40]!r} is not a month; use YYYY-MM, e.g. 2026-11")
+    if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
+        raise PermanentError(f"month {month.strip()}: the year must be from {FIRST_YEAR} to {LAST_YEAR}")
     begin = datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)
     return Period(begin, _next_month(begin))
 
 
 def _date(text: str, what: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
-        raise PermanentError(f"{what} {text!r} is not a date; use YYYY-MM-DD") from None
+        raise PermanentError(f"{what} {text[:40]!r} is not a date; use YYYY-MM-DD") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise PermanentError(f"{what} {day}: the year must be from {FIRST_YEAR} to {LAST_YEAR}")
+    return day
 
 
 def _utc(day: date) -> datetime:

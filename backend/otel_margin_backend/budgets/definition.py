@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from otel_margin_backend.budgets.errors import BudgetFileError, Problem
+from otel_margin_backend.pipeline.textfile import TextFileError, read_text
 from otel_margin_backend.pricing import _yaml
 from otel_margin_backend.pricing.errors import PricingFileError
 
@@ -31,8 +32,20 @@ Percent = Annotated[Decimal, Field(gt=0, le=10_000)]
 Period = Literal["month", "day"]
 
 
+MAX_AMOUNT = Decimal(10**12)
+"""Largest limit ``amount``: more is a unit mistake (and beyond what the budget tables hold)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refused here, with the field's name, rather than by the database.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character")
+        return value
 
 
 class ScopeConfig(_Strict):
@@ -55,7 +68,7 @@ class ScopeConfig(_Strict):
 class LimitConfig(_Strict):
     """The limit: an exact ``amount`` of money, or ``percent_of_revenue``; exactly one of the two."""
 
-    amount: Decimal | None = Field(default=None, gt=0)
+    amount: Decimal | None = Field(default=None, gt=0, le=MAX_AMOUNT)
     """Most AI cost allowed per period, in ``currency``, e.g. ``600`` or ``149.99``. Default: none."""
     percent_of_revenue: Percent | None = None
     """Most AI cost allowed per period as a percentage of the net revenue (after refunds) of the scope's
@@ -179,9 +192,9 @@ def load_file(path: str | Path) -> BudgetsFileConfig:
         BudgetFileError: the file cannot be read or is invalid; each problem names a line.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BudgetFileError(path, [Problem(1, "", f"cannot read the file: {exc.strerror or exc}")]) from None
+        text = read_text(path, what="budgets file")
+    except TextFileError as exc:
+        raise BudgetFileError(path, [Problem(exc.line, "", exc.reason)]) from None
     return parse_file(text, source=str(path))
 
 

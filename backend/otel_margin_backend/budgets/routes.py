@@ -114,6 +114,8 @@ async def _json_object(request: Request) -> dict[str, Any]:
         data = json.loads(body, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BudgetFileError("body", [Problem(1, "", f"not JSON: {exc}")]) from None
+    except RecursionError:
+        raise BudgetFileError("body", [Problem(1, "", "not JSON a budget can be: nested too deep")]) from None
     if not isinstance(data, dict):
         raise BudgetFileError("body", [Problem(1, "", "expected a JSON object (one budget)")])
     return data

@@ -3,6 +3,7 @@
     otel-margin customers map cus_NffrFeUfNV2Hib acct_123
     otel-margin customers unmapped
     otel-margin stripe backfill --since 2026-01-01 [--dry-run]
+    otel-margin stripe unusable [--format json] [--limit 50]
     otel-margin revenue import entries.csv
     otel-margin fx import rates.csv
 
@@ -237,6 +238,40 @@ def _print_backfill(report: Any, since: dt.date) -> None:
     for (currency, kind), delta in report.changes.items():
         changes.add_row(currency, kind, _minor(delta, currency))
     console.print(changes)
+
+
+@stripe_app.command("unusable")
+def unusable(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="Newest events shown.")] = 50,
+) -> None:
+    """List signed Stripe events that were acknowledged but could not be booked, newest first, with why."""
+    from otel_margin_backend.revenue.ledger import Ledger, open_connection
+
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"{fmt!r}: use table or json", param_hint="--format")
+
+    async def run(url: str, timeout_s: float) -> list[Any]:
+        async with open_connection(url, timeout_s=timeout_s) as conn:
+            return list(await Ledger(conn).unusable_events(limit))
+
+    with _session() as (settings, _config, url):
+        rows = _run(run(url, settings.storage.connect_timeout_s))
+    if fmt == "json":
+        console.print_json(json.dumps({"unusable": [r.as_json() for r in rows]}))
+        return
+    if not rows:
+        console.print("No signed Stripe event was unusable.", highlight=False)
+        return
+    table = Table("received (UTC)", "event", "reason", title="Signed Stripe events not booked", expand=False)
+    for row in rows:
+        event = escape(row.event_id or "(no id)") + (f"\n{escape(row.event_type)}" if row.event_type else "")
+        table.add_row(f"{row.received_at.astimezone(dt.UTC):%Y-%m-%d %H:%M}", event, escape(row.reason))
+    console.print(table)
+    console.print(
+        "Fix the cause, then resend the event from Stripe's dashboard (Developers > Events); it is booked once.",
+        highlight=False,
+    )
 
 
 # -- revenue -------------------------------------------------------------------------------------------------------

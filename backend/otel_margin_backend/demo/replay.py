@@ -18,6 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.pipeline.textfile import read_text
 from otel_margin_backend.pricing import build_book
 from otel_margin_backend.receivers.rest_usage import UsageIn
 from otel_margin_backend.service.backend import BackgroundBackend, prepare
@@ -51,10 +52,7 @@ class ReplayRow:
 
 def read_samples(path: Path) -> list[dict[str, object]]:
     """The events of a JSONL file, validated; a bad line is named with its number."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise PermanentError(f"cannot read {path}: {exc.strerror}") from None
+    lines = read_text(path, what="JSONL sample file").splitlines()
     events = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

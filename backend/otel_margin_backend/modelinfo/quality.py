@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from otel_margin_backend.pipeline.textfile import TextFileError, read_text
 from otel_margin_backend.pricing import _yaml, names
 from otel_margin_backend.pricing.errors import PricingFileError, Problem
 
@@ -186,9 +187,9 @@ class QualityTable:
 def _load(path: Path, *, known: frozenset[str]) -> QualityConfig:
     """Read one table file; ``known`` are benchmark keys defined by files loaded before it."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PricingFileError(path, [Problem(1, "", f"cannot read the file: {exc.strerror or exc}")]) from None
+        text = read_text(path, what="quality table")
+    except TextFileError as exc:
+        raise PricingFileError(path, [Problem(exc.line, "", exc.reason)]) from None
     config, root = _yaml.load_model(QualityConfig, text, path)
     known = known | frozenset(config.benchmarks)
     problems = [

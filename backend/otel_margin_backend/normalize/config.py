@@ -5,9 +5,12 @@ Defaults live here and only here; ``README.md`` in this folder repeats them for 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from otel_margin_backend.pipeline.limits import TimeWindow
 
 DEFAULT_CUSTOMER_KEYS = (
     # Keys that name the customer on purpose come first, then each library's own customer or end-user mechanism,
@@ -65,6 +68,16 @@ class NormalizeConfig(BaseModel):
     false, counts are estimated from the prompt and completion text on the span and flagged as estimated."""
     token_estimate_factor: Decimal = Field(default=Decimal("1.1"), gt=0, le=10)
     """Safety margin applied to estimated token counts (the product is rounded up). Default: 1.1."""
+    max_past_days: int = Field(default=1825, ge=1, le=36_500)
+    """Oldest accepted start of a call (spans and REST items), in days before the receiving server's clock; an
+    older one is rejected with its reason (``docs/limits.md``). Default: 1825 (5 years)."""
+    max_future_minutes: int = Field(default=60, ge=1, le=10_080)
+    """Latest accepted start of a call, in minutes after the receiving server's clock (clock skew). Default: 60."""
+
+    @property
+    def window(self) -> TimeWindow:
+        """The accepted start times around the server's clock, for the normalizer and the REST receiver."""
+        return TimeWindow(timedelta(days=self.max_past_days), timedelta(minutes=self.max_future_minutes))
 
     @field_validator("customer_keys", "feature_keys", "environment_keys")
     @classmethod

@@ -59,6 +59,7 @@ class Normalizer:
         """
         self.config = config if config is not None else NormalizeConfig()
         self._spans = SpanNormalizer(self.config, token_counter, context_attributes)
+        self._window = self.config.window
 
     def normalize(
         self, data: ExportTraceServiceRequest | Sequence[ResourceSpans], *, now: datetime | None = None
@@ -115,7 +116,7 @@ class Normalizer:
         events = result.events
         event_spans: list[Span] = []
         for event, span in zip(candidates, candidate_spans, strict=True):
-            problem = event_problem(event, now)
+            problem = event_problem(event, now, self._window)
             if problem is not None:
                 result.reject(problem)
                 continue

@@ -14,6 +14,7 @@ spans share them, and nothing a client sent is echoed back.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
@@ -31,9 +32,11 @@ MAX_COST: Final = Decimal(1_000_000)
 MAX_COST_DECIMALS: Final = 30
 """Most digits after the decimal point of a reported cost (after trailing zeros are dropped)."""
 MAX_PAST: Final = timedelta(days=5 * 365)
-"""How far before the receiving server's clock a call may have started: older is a clock or unit error (1970)."""
+"""How far before the receiving server's clock a call may have started, by default (``TimeWindow``): older is a
+clock or unit error (1970)."""
 MAX_FUTURE: Final = timedelta(hours=1)
-"""How far after the receiving server's clock a call may have started (clock skew); later is an error (2554)."""
+"""How far after the receiving server's clock a call may have started, by default (clock skew); later is an
+error (2554)."""
 MAX_DEPTH: Final = 32
 """Deepest nesting of an attribute value that is read (``gen_ai.usage.raw``, a resource's kvlists): arrays and
 maps inside each other. Provider usage objects nest three levels."""
@@ -132,21 +135,48 @@ def cost_problem(value: Decimal) -> str | None:
     return None
 
 
-def time_problem(when: datetime, now: datetime) -> str | None:
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """The accepted start times around the receiving server's clock (``OTEL_MARGIN_MAX_PAST_DAYS`` and
+    ``OTEL_MARGIN_MAX_FUTURE_MINUTES``, in ``NormalizeConfig``); outside it a call is rejected, never clamped."""
+
+    past: timedelta = MAX_PAST
+    future: timedelta = MAX_FUTURE
+
+    def problem(self, when: datetime, now: datetime) -> str | None:
+        """Why ``when`` is outside the window around ``now``, or None when it is inside.
+
+        Args:
+            when: The call's start (aware).
+            now: The receiving server's clock (aware).
+
+        Returns:
+            A reason naming the window, or None.
+        """
+        if when < now - self.past:
+            days = self.past.days
+            ago = f"{days // 365} years" if days % 365 == 0 else f"{days:,} day{'' if days == 1 else 's'}"
+            return f"is more than {ago} before the server's clock"
+        if when > now + self.future:
+            return f"is more than {_hours(self.future)} after the server's clock"
+        return None
+
+
+DEFAULT_WINDOW: Final = TimeWindow()
+
+
+def time_problem(when: datetime, now: datetime, window: TimeWindow = DEFAULT_WINDOW) -> str | None:
     """Why a call's start time is outside the accepted window around ``now``, or None when it is inside.
 
     Args:
         when: The call's start (aware).
         now: The receiving server's clock (aware).
+        window: The accepted window; default 5 years before to 1 hour after.
 
     Returns:
         A reason naming the window, or None.
     """
-    if when < now - MAX_PAST:
-        return f"is more than {MAX_PAST.days // 365} years before the server's clock"
-    if when > now + MAX_FUTURE:
-        return f"is more than {_hours(MAX_FUTURE)} after the server's clock"
-    return None
+    return window.problem(when, now)
 
 
 def attributes_problem(attributes: Mapping[str, str]) -> str | None:
@@ -158,12 +188,13 @@ def attributes_problem(attributes: Mapping[str, str]) -> str | None:
     return None
 
 
-def event_problem(event: UsageEvent, now: datetime | None) -> str | None:
+def event_problem(event: UsageEvent, now: datetime | None, window: TimeWindow = DEFAULT_WINDOW) -> str | None:
     """The first limit an event breaks, as a one-line reason, or None when it is within all of them.
 
     Args:
         event: The event as it would be stored (before pricing).
         now: The receiving server's clock, or None to skip the time window (replays of recorded data in tests).
+        window: The accepted start times around ``now``.
 
     Returns:
         E.g. ``"customer id is over 256 bytes"``; None if the event may be stored.
@@ -187,12 +218,15 @@ def event_problem(event: UsageEvent, now: datetime | None) -> str | None:
         if problem is not None:
             return problem
     if now is not None:
-        problem = time_problem(event.time, now)
+        problem = time_problem(event.time, now, window)
         if problem is not None:
             return f"start time {problem}"
     return None
 
 
 def _hours(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    return f"{hours:g} hour{'' if hours == 1 else 's'}"
+    minutes = int(delta.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes:,} minute{'' if minutes == 1 else 's'}"
+    hours = minutes // 60
+    return f"{hours:,} hour{'' if hours == 1 else 's'}"

@@ -27,6 +27,7 @@ import yaml
 from genai_prices.types import ModelPrice
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from otel_margin_backend.pipeline.textfile import TextFileError, read_text
 from otel_margin_backend.pricing import _yaml, names
 from otel_margin_backend.pricing.errors import PricingFileError, Problem
 from otel_margin_backend.pricing.resolve import AliasTarget
@@ -207,9 +208,9 @@ class Overrides:
             PricingFileError: the file cannot be read or is invalid; each problem names a line.
         """
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PricingFileError(path, [Problem(1, "", f"cannot read the file: {exc.strerror or exc}")]) from None
+            text = read_text(path, what="price overrides file")
+        except TextFileError as exc:
+            raise PricingFileError(path, [Problem(exc.line, "", exc.reason)]) from None
         return cls.parse(text, source=str(path))
 
     @classmethod

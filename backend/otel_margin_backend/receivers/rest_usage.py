@@ -55,7 +55,14 @@ from starlette.routing import Route
 from otel_margin_backend.pipeline.consumer import Accepted, UsageConsumer
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.events import NO_FEATURE, UsageEvent, UsageStatus, request_event_id
-from otel_margin_backend.pipeline.limits import MAX_TOKENS, cost_problem, text_problem, time_problem
+from otel_margin_backend.pipeline.limits import (
+    DEFAULT_WINDOW,
+    MAX_TOKENS,
+    TimeWindow,
+    cost_problem,
+    text_problem,
+    time_problem,
+)
 from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.receivers import _observe
 from otel_margin_backend.receivers._codec import INLINE_BODY_BYTES, decompress
@@ -69,6 +76,8 @@ from otel_margin_backend.web.status import TooLarge
 DIFFERS_REASON = "differs from the stored event (kept); send each call under its own request_id"
 RECEIVER = "rest"
 NOW = "now"
+WINDOW = "window"
+"""Validation-context key of the accepted ``TimeWindow`` (default: 5 years before to 1 hour after)."""
 """Validation-context key of the server's clock; without it (``replay`` checking a file) no time window applies."""
 
 
@@ -124,7 +133,8 @@ class UsageIn(BaseModel):
             raise ValueError("timestamp is out of range") from None
         now = info.context.get(NOW) if isinstance(info.context, dict) else None
         if isinstance(now, datetime):
-            problem = time_problem(value, now)
+            window = info.context.get(WINDOW, DEFAULT_WINDOW) if isinstance(info.context, dict) else DEFAULT_WINDOW
+            problem = time_problem(value, now, window)
             if problem is not None:
                 raise ValueError(f"timestamp {problem}")
         return value
@@ -172,19 +182,20 @@ class UsageIn(BaseModel):
 
 
 def parse_events(
-    payload: Any, *, now: datetime | None = None
+    payload: Any, *, now: datetime | None = None, window: TimeWindow = DEFAULT_WINDOW
 ) -> tuple[list[UsageEvent], list[dict[str, object]], list[int]]:
     """Valid events, one ``{"index", "request_id", "error"}`` entry per invalid item, and each event's item index.
 
     Args:
         payload: The decoded body: one usage object or a list of them.
         now: The server's clock for the timestamp window; None applies none.
+        window: The accepted start times around ``now``.
 
     Returns:
         The events, the rejected items, and for each event the index of the item it came from.
     """
     items = payload if isinstance(payload, list) else [payload]
-    context = {NOW: now} if now is not None else None
+    context = {NOW: now, WINDOW: window} if now is not None else None
     events: list[UsageEvent] = []
     rejected: list[dict[str, object]] = []
     indexes: list[int] = []
@@ -226,7 +237,7 @@ def _utc_now() -> datetime:
 
 
 def _parse_body(
-    raw: bytes, encoding: str | None, max_body_bytes: int, now: datetime
+    raw: bytes, encoding: str | None, max_body_bytes: int, now: datetime, window: TimeWindow
 ) -> tuple[list[UsageEvent], list[dict[str, object]], list[int]]:
     body = decompress(raw, encoding, max_body_bytes)
     try:
@@ -235,7 +246,7 @@ def _parse_body(
         raise PermanentError(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict | list) or payload == []:
         raise PermanentError("send one usage object or a non-empty list of them")
-    return parse_events(payload, now=now)
+    return parse_events(payload, now=now, window=window)
 
 
 def routes(
@@ -245,6 +256,7 @@ def routes(
     max_body_bytes: int = MAX_MESSAGE_BYTES,
     clock: Callable[[], datetime] = _utc_now,
     metrics: Metrics = NOOP,
+    window: TimeWindow = DEFAULT_WINDOW,
 ) -> list[Route]:
     """``POST /v1/usage``.
 
@@ -254,6 +266,7 @@ def routes(
         max_body_bytes: The body limit, after decompression.
         clock: The server's clock, for the accepted time window.
         metrics: Where items received, accepted and rejected, and oversize bodies, are counted.
+        window: The accepted start times around the clock (``NormalizeConfig.window``).
 
     Returns:
         The route to mount in the app.
@@ -266,9 +279,11 @@ def routes(
             raw = await read_body(request, max_body_bytes)
             encoding = request.headers.get("content-encoding")
             if len(raw) <= INLINE_BODY_BYTES and (encoding or "identity").strip().lower() in ("identity", ""):
-                events, rejected, indexes = _parse_body(raw, encoding, max_body_bytes, clock())
+                events, rejected, indexes = _parse_body(raw, encoding, max_body_bytes, clock(), window)
             else:  # validating a 20 MiB list takes a while: off the event loop
-                events, rejected, indexes = await asyncio.to_thread(_parse_body, raw, encoding, max_body_bytes, clock())
+                events, rejected, indexes = await asyncio.to_thread(
+                    _parse_body, raw, encoding, max_body_bytes, clock(), window
+                )
         except TooLarge as exc:
             _observe.oversize(metrics, RECEIVER, body_size(request, raw), max_body_bytes, exc)
             raise

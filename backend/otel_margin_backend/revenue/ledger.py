@@ -67,6 +67,21 @@ class DocumentState:
 
 
 @dataclass(frozen=True, slots=True)
+class UnusableEventRow:
+    """A row of ``stripe_unusable_events``: a signed event that was acknowledged but not booked."""
+
+    received_at: datetime
+    event_id: str | None
+    event_type: str | None
+    reason: str
+
+    def as_json(self) -> dict[str, object]:
+        """The row as ``stripe unusable --format json`` prints it."""
+        return {"received_at": self.received_at.isoformat(), "event_id": self.event_id,
+                "event_type": self.event_type, "reason": self.reason}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class UnmappedCustomer:
     """A row of ``stripe_customers_unmapped``."""
 
@@ -202,6 +217,22 @@ class Ledger:
             "SELECT stripe_webhook_failure_record(%s, %s, %s, %s, %s)",
             (reason, http_status, message[:2000], event_id, event_type),
         )
+
+    async def record_unusable(
+        self, event_id: str | None, event_type: str | None, reason: str, *, keep: int, keep_days: int
+    ) -> None:
+        """Record a signed Stripe event revenue cannot book; keep the newest ``keep`` rows of ``keep_days`` days."""
+        await self.conn.execute(
+            "SELECT stripe_unusable_record(%s, %s, %s, %s, %s)", (event_id, event_type, reason, keep, keep_days)
+        )
+
+    async def unusable_events(self, limit: int) -> list[UnusableEventRow]:
+        """The newest unusable Stripe events, newest first."""
+        cur = await self.conn.execute(
+            "SELECT received_at, event_id, event_type, reason FROM stripe_unusable_events ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
+        return [UnusableEventRow(*row) for row in await cur.fetchall()]
 
     async def observe_customer(self, seen: CustomerObservation) -> None:
         """Record what a Stripe payload says about a customer (metadata, the otel-margin customer id)."""

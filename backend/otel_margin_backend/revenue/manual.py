@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from otel_margin_backend.revenue.csvfile import EXTRA_CELLS, read_csv
 from otel_margin_backend.revenue.currency import normalize_code, to_minor
@@ -32,7 +32,19 @@ REDUCTIONS: frozenset[str] = frozenset({"refund", "credit_note", "dispute", "dis
 MAX_MINOR = 10**15
 """Larger amounts are a unit mistake, not revenue: refused."""
 
-Text = Annotated[str, Field(min_length=1, max_length=256)]
+FIRST_DAY = dt.date(2000, 1, 1)
+"""Earliest date of an entry (as for Stripe objects: earlier is a typo or a unit mistake)."""
+LAST_DAY = dt.date(2099, 12, 31)
+"""Latest date of an entry."""
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_nul)]
 
 
 def _seconds(day: dt.date) -> int:
@@ -76,6 +88,9 @@ class ManualRevenueIn(BaseModel):
             raise ValueError("give either date or period_start and period_end")
         if self.period_start and self.period_end and self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
+        for day in (self.on, self.period_start, self.period_end):
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                raise ValueError(f"the date {day} is not between {FIRST_DAY} and {LAST_DAY}")
         minor = self.minor
         if minor == 0:
             raise ValueError("the amount is 0")

@@ -4,12 +4,15 @@ Answers (statuses from ``web/status.classify``; failures in its one JSON error b
 "message", "retry_after_s"?, "details"?}}``):
 
 ``POST /v1/stripe/webhook`` (authenticated by the ``Stripe-Signature`` header, not a bearer token)
-    200 ``{"id", "type", "status", "detail"}``: booked, reversed, unchanged, stale, ignored, customer or duplicate.
-    400: bad or stale signature, or a signed body that is not a readable event (Stripe does not retry 4xx
-    the same way; the event needs a fix).
+    200 ``{"id", "type", "status", "detail"}``: booked, reversed, unchanged, stale, ignored, customer or duplicate;
+    ``unusable`` for a correctly signed body revenue cannot book (recorded in ``stripe_unusable_events`` with its
+    reason, listed by ``otel-margin stripe unusable``; ``id`` and ``type`` are null when the body has none).
+    400: bad, stale or future signature, a header that is not ASCII, a body that is not UTF-8.
+    413: a body over 1 MiB.
     503 with ``Retry-After``: no signing secret configured, or the database or Stripe API is down (Stripe
     redelivers).
-    Every non-200 answer is recorded in ``stripe_webhook_failures`` (when the database can take it).
+    Every non-200 answer is recorded in ``stripe_webhook_failures`` (when the database can take it), at most
+    ``FAILURES_PER_S`` a second; the table keeps the newest 10,000 rows and 90 days (migration 0066).
 
 ``POST /v1/revenue`` (an ``admin`` token): manual revenue, one entry or a list (``manual.py``)
     200 ``{"accepted": n, "rejected": [...]}`` when at least one entry was valid (those are stored), else 400
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from psycopg_pool import AsyncConnectionPool
@@ -39,7 +44,9 @@ from otel_margin_backend.revenue.webhook import (
     MAX_BODY_BYTES,
     InvalidSignature,
     StripeWebhook,
+    UnusableEvent,
     WebhookNotConfigured,
+    clean,
 )
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.storage.errors import db_errors
@@ -51,6 +58,33 @@ from otel_margin_backend.web.status import Failure, classify
 log = logging.getLogger(__name__)
 
 MANUAL_MAX_BODY_BYTES = 4 * 1_048_576
+FAILURES_PER_S = 5
+"""Most webhook failures recorded per second (anyone can send unsigned requests); the rest are counted in the log."""
+UNUSABLE_KEEP = 10_000
+"""Unusable events kept (the newest); older ones are pruned when one is recorded."""
+UNUSABLE_KEEP_DAYS = 90
+"""Days an unusable event is kept."""
+
+
+class _RateLimit:
+    """At most ``per_s`` events a second (a token bucket of one second); counts what it turned away."""
+
+    def __init__(self, per_s: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_s = per_s
+        self.clock = clock
+        self.tokens = float(per_s)
+        self.at = clock()
+        self.dropped = 0
+
+    def allow(self) -> bool:
+        now = self.clock()
+        self.tokens = min(float(self.per_s), self.tokens + (now - self.at) * self.per_s)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.dropped += 1
+        return False
 
 
 def _reason(exc: BaseException) -> str:
@@ -87,26 +121,44 @@ def routes(
         ``POST /v1/stripe/webhook`` and ``POST /v1/revenue``.
     """
     webhook = StripeWebhook(config, StripeBooker(config, api))
+    limit = _RateLimit(FAILURES_PER_S)
 
     async def record_failure(exc: BaseException, failure: Failure, event: Event | None) -> None:
+        if not limit.allow():
+            if limit.dropped in (1, 10, 100) or limit.dropped % 1000 == 0:
+                log.warning("Stripe webhook failures over the recording rate", extra={"not_recorded": limit.dropped})
+            return
         try:
             with db_errors():
                 async with pool.connection(timeout=2.0) as conn:
                     await Ledger(conn).record_failure(
-                        _reason(exc), failure.http_status, failure.message, event.id if event else None,
-                        event.type if event else None,
+                        _reason(exc), failure.http_status, clean(failure.message, 2000),
+                        clean(event.id, 256) if event else None, clean(event.type, 256) if event else None,
                     )  # fmt: skip
         except OtelMarginError as db_exc:  # the database failed too: the answer to Stripe stands
             log.warning("could not record a Stripe webhook failure", extra={"error": str(db_exc)})
+
+    async def unusable(exc: UnusableEvent) -> Response:
+        """Acknowledge a signed event revenue cannot book, once it is recorded (else Stripe must redeliver)."""
+        with db_errors():
+            async with pool.connection() as conn:
+                await Ledger(conn).record_unusable(
+                    exc.event_id, exc.event_type, exc.reason, keep=UNUSABLE_KEEP, keep_days=UNUSABLE_KEEP_DAYS
+                )
+        log.warning("Stripe event unusable", extra={"event_id": exc.event_id, "reason": exc.reason})
+        return JSONResponse({"id": exc.event_id, "type": exc.event_type, "status": "unusable", "detail": exc.reason})
 
     async def stripe_webhook(request: Request) -> Response:
         event: Event | None = None
         try:
             body = await read_body(request, MAX_BODY_BYTES)
-            event = webhook.verify(body, request.headers.get("stripe-signature"))
-            with db_errors():
-                async with pool.connection() as conn:
-                    result = await webhook.process(conn, event)
+            try:
+                event = webhook.verify(body, request.headers.get("stripe-signature"))
+                with db_errors():
+                    async with pool.connection() as conn:
+                        result = await webhook.process(conn, event)
+            except UnusableEvent as exc:
+                return await unusable(exc)
         except Exception as exc:  # every failure becomes a status; classify() logs the unexpected
             failure = classify(exc)
             log.warning("Stripe webhook not processed", extra={"reason": _reason(exc), "error": failure.message})
@@ -124,6 +176,8 @@ def routes(
             payload = json.loads(body, parse_float=Decimal)
         except ValueError as exc:
             raise PermanentError(f"body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise PermanentError("body is not valid JSON for revenue: nested too deep") from None
         if not isinstance(payload, dict | list) or payload == []:
             raise PermanentError("send one revenue entry or a non-empty list of them")
         bookings, rejected = manual.parse_items(payload)

@@ -24,9 +24,21 @@ def _expanded_id(value: object) -> object:
     return value
 
 
-ObjectId = Annotated[str, BeforeValidator(_expanded_id)]
+MAX_ID_CHARS = 255
+"""Longest Stripe object id accepted (Stripe's are under 64 characters); a longer one makes the event unusable
+instead of a Stripe API lookup that fails forever."""
+StripeId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+"""A Stripe object's id."""
+ObjectId = Annotated[str, BeforeValidator(_expanded_id), Field(min_length=1, max_length=MAX_ID_CHARS)]
 """An expandable field: the id, whether Stripe sent the id or the expanded object."""
 Currency = Annotated[str, BeforeValidator(lambda v: normalize_code(v) if isinstance(v, str) else v)]
+FIRST_TIMESTAMP = 946_684_800
+"""2000-01-01 (UTC): the earliest time a Stripe object may carry (Stripe started in 2010)."""
+LAST_TIMESTAMP = 4_102_444_799
+"""2099-12-31 23:59:59 (UTC): the latest (a service period ends within years, never a century, of its invoice)."""
+Timestamp = Annotated[int, Field(ge=FIRST_TIMESTAMP, le=LAST_TIMESTAMP)]
+"""Unix seconds within the years a booking can belong to; outside them the event is unusable, never booked to 1970
+or 2554."""
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,7 +51,7 @@ class _Model(BaseModel):
 class Customer(_Model):
     """A customer object (from a payload, the API, or a ``customer.*`` event)."""
 
-    id: str
+    id: StripeId
     name: str | None = None
     email: str | None = None
     metadata: dict[str, str] | None = None
@@ -57,8 +69,8 @@ def _customer_of(data: Any) -> Any:
 class LinePeriod(_Model):
     """An invoice line's service period (Unix seconds)."""
 
-    start: int
-    end: int
+    start: Timestamp
+    end: Timestamp
 
 
 class Amount(_Model):
@@ -91,7 +103,7 @@ class Tax(_Model):
 class Line(_Model):
     """An invoice line (``line_item``)."""
 
-    id: str
+    id: StripeId
     amount: int
     """The line's amount before discounts; includes inclusive taxes, excludes exclusive ones."""
     period: LinePeriod | None = None
@@ -143,9 +155,9 @@ class InvoicePaymentList(_Model):
 class StatusTransitions(_Model):
     """When an invoice was finalized, paid or voided."""
 
-    paid_at: int | None = None
-    voided_at: int | None = None
-    marked_uncollectible_at: int | None = None
+    paid_at: Timestamp | None = None
+    voided_at: Timestamp | None = None
+    marked_uncollectible_at: Timestamp | None = None
 
 
 class ShippingCost(_Model):
@@ -158,14 +170,14 @@ class ShippingCost(_Model):
 class Invoice(_Model):
     """The fields of a Stripe invoice that booking reads."""
 
-    id: str
+    id: StripeId
     customer: ObjectId | None = None
     customer_object: Customer | None = None
     customer_name: str | None = None
     customer_email: str | None = None
     currency: Currency
     status: str | None = None
-    created: int
+    created: Timestamp
     total: int
     lines: LineList = Field(default_factory=LineList)
     status_transitions: StatusTransitions = Field(default_factory=StatusTransitions)
@@ -209,14 +221,14 @@ class Invoice(_Model):
 class Refund(_Model):
     """A refund of a charge."""
 
-    id: str
+    id: StripeId
     amount: int
     charge: ObjectId | None = None
     charge_object: Charge | None = None
     payment_intent: ObjectId | None = None
     customer: ObjectId | None = None
     """Sent by recent API versions (2026 onwards) only."""
-    created: int
+    created: Timestamp
     status: str | None = None
     currency: Currency
 
@@ -243,7 +255,7 @@ class RefundList(_Model):
 class Charge(_Model):
     """The fields of a Stripe charge that booking reads."""
 
-    id: str
+    id: StripeId
     customer: ObjectId | None = None
     currency: Currency
     amount: int = 0
@@ -252,7 +264,7 @@ class Charge(_Model):
     invoice: ObjectId | None = None
     """Legacy (API versions before 2025-03-31)."""
     refunds: RefundList | None = None
-    created: int = 0
+    created: Timestamp = 0
 
 
 class CreditNoteRefund(_Model):
@@ -265,7 +277,7 @@ class CreditNoteRefund(_Model):
 class CreditNote(_Model):
     """The fields of a Stripe credit note that booking reads."""
 
-    id: str
+    id: StripeId
     customer: ObjectId | None = None
     customer_object: Customer | None = None
     currency: Currency
@@ -281,9 +293,9 @@ class CreditNote(_Model):
     customer_balance_transaction: ObjectId | None = None
     """Set when part of the credit note went to the customer's balance."""
     out_of_band_amount: int | None = None
-    created: int
-    effective_at: int | None = None
-    voided_at: int | None = None
+    created: Timestamp
+    effective_at: Timestamp | None = None
+    voided_at: Timestamp | None = None
     status: str | None = None
 
     @model_validator(mode="before")
@@ -332,20 +344,20 @@ class CreditNote(_Model):
 class BalanceTransactionRef(_Model):
     """A balance transaction as a dispute lists it."""
 
-    created: int
+    created: Timestamp
 
 
 class Dispute(_Model):
     """The fields of a Stripe dispute that booking reads."""
 
-    id: str
+    id: StripeId
     charge: ObjectId
     charge_object: Charge | None = None
     payment_intent: ObjectId | None = None
     amount: int
     currency: Currency
     status: str
-    created: int
+    created: Timestamp
     balance_transactions: list[BalanceTransactionRef] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -373,9 +385,9 @@ class EventData(_Model):
 class Event(_Model):
     """A Stripe event envelope: id, type, API version, creation time and object."""
 
-    id: str
+    id: StripeId
     type: str
-    created: int
+    created: Timestamp
     livemode: bool = False
     api_version: str | None = None
     data: EventData

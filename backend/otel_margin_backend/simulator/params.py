@@ -15,6 +15,10 @@ from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.periods import hour_end
 from otel_margin_backend.simulator.simulator import SimulationRequest
 
+FIRST_YEAR = 1970
+"""Earliest year of ``from`` / ``to``."""
+LAST_YEAR = 9998
+"""Latest year of ``from`` / ``to`` (so the window's arithmetic stays inside what a datetime holds)."""
 PARAMETERS = ("feature", "customer", "candidates", "from", "to")
 """Query parameters ``GET /v1/simulate`` accepts (the CLI options of the same names)."""
 
@@ -37,14 +41,17 @@ def parse_moment(text: str, *, name: str, end: bool) -> datetime:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            if not end:
-                return datetime.combine(day, time(0), UTC)
-            return min(datetime.combine(day + timedelta(days=1), time(0), UTC), hour_end(datetime.now(UTC)))
-        moment = datetime.fromisoformat(value)
+            moment = datetime.combine(day, time(0), UTC)
+        else:
+            moment = datetime.fromisoformat(value)
     except ValueError:
         raise PermanentError(
-            f"{name}: {text!r} is not a date (2026-11-01) or date-time (2026-11-01T12:00:00Z)"
+            f"{name}: {text[:40]!r} is not a date (2026-11-01) or date-time (2026-11-01T12:00:00Z)"
         ) from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise PermanentError(f"{name}: {value[:40]}: the year must be from {FIRST_YEAR} to {LAST_YEAR}")
+    if len(value) == 10:
+        return min(moment + timedelta(days=1), hour_end(datetime.now(UTC))) if end else moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -2,6 +2,8 @@
 
 A route writes only its success path and raises otel-margin's errors for the rest; ``endpoint`` answers every
 exception with ``status.json_error`` (so a route never builds an error response or names an error status).
+Before the route runs, ``endpoint`` refuses (400, naming the parameter) path and query parameters that no route
+can use: a NUL character, bytes that are not UTF-8 (percent-decoded to U+FFFD), or more than 1,024 characters.
 """
 
 from __future__ import annotations
@@ -18,6 +20,30 @@ from otel_margin_backend.web.status import UnsupportedMediaType, json_error
 Handler = Callable[[Request], Awaitable[Response]]
 
 JSON = "application/json"
+MAX_PARAMETER_CHARS = 1024
+"""Longest path or query parameter value (names, dates and lists of models are far shorter)."""
+
+
+def parameter_problem(request: Request) -> str | None:
+    """Why a request's path or query parameters cannot be used by any route, or None.
+
+    Args:
+        request: The request.
+
+    Returns:
+        ``"query parameter 'to' contains a NUL character"`` and the like (never the value); None when usable.
+    """
+    params = [("path parameter", k, str(v)) for k, v in request.path_params.items()]
+    params += [("query parameter", k, v) for k, v in request.query_params.multi_items()]
+    for kind, key, value in params:
+        name = f"{kind} {key[:40]!r}" if key.isprintable() else f"a {kind}"
+        if "\x00" in key or "\x00" in value:
+            return f"{name} contains a NUL character"
+        if "\ufffd" in key or "\ufffd" in value:
+            return f"{name} is not valid UTF-8"
+        if len(value) > MAX_PARAMETER_CHARS:
+            return f"{name} is over {MAX_PARAMETER_CHARS:,} characters"
+    return None
 
 
 def endpoint(handler: Handler, *, tokens: ScopedCheck | None = None) -> Handler:
@@ -36,6 +62,9 @@ def endpoint(handler: Handler, *, tokens: ScopedCheck | None = None) -> Handler:
         try:
             if tokens is not None:
                 tokens.check(request.headers.get("authorization"))
+            problem = parameter_problem(request)
+            if problem is not None:
+                raise PermanentError(problem)
             return await handler(request)
         except Exception as exc:  # every failure becomes the one error body; classify() logs the unexpected
             return json_error(exc)

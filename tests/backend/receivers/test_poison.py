@@ -84,7 +84,7 @@ def test_poison_spans_fail_alone_and_are_never_retried(
     tsdb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edge: str
 ) -> None:
     if edge == "database refuses":
-        monkeypatch.setattr(normalizer, "event_problem", lambda event, now: None)
+        monkeypatch.setattr(normalizer, "event_problem", lambda event, now, window=None: None)
     valid_batches = [finished_spans([f"acct_{b}_{i}" for i in range(5)]) for b in range(20)]
     poison_batch = finished_spans([LONG_CUSTOMER, "acct_beside_poison", NUL_CUSTOMER])
     valid_results: list[SpanExportResult] = []

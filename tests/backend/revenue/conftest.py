@@ -102,6 +102,10 @@ class RevenueServer:
         """POST an event the way Stripe does: the raw JSON body, signed."""
         body = body_of(evt)
         header = signature if signature is not None else signed(body, secret=secret, timestamp=timestamp)
+        return self.post(body, header)
+
+    def post(self, body: bytes, header: str | bytes) -> httpx.Response:
+        """POST a raw body with this ``Stripe-Signature`` header (bytes: sent as they are)."""
         return httpx.post(
             f"{self.url}/v1/stripe/webhook", content=body, timeout=30,
             headers={"content-type": "application/json; charset=utf-8", "stripe-signature": header,
@@ -191,6 +195,13 @@ def failures(url: str) -> list[tuple[str, int, str]]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT reason, http_status, message FROM stripe_webhook_failures ORDER BY id")
         return [(str(a), int(b), str(c)) for a, b, c in rows.fetchall()]
+
+
+def unusable(url: str) -> list[tuple[str | None, str | None, str]]:
+    """(event id, type, reason) of signed events recorded as unusable, newest first."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT event_id, event_type, reason FROM stripe_unusable_events ORDER BY id DESC")
+        return [(a, b, str(c)) for a, b, c in rows.fetchall()]
 
 
 # -- the CLI ---------------------------------------------------------------------------------------------------------

@@ -178,6 +178,6 @@ def test_a_csv_with_an_unknown_column_is_one_line(db_url: str, tmp_path: Path) -
     result = run_cli("revenue", "import", str(file), db_url=db_url)
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        f"error: {file}: unknown column(s) customer; expected amount, amount_minor, currency, customer_id, date, "
+        f"error: {file}:1: unknown column(s) customer; expected amount, amount_minor, currency, customer_id, date, "
         "external_id, kind, period_end, period_start"
     )

@@ -17,6 +17,7 @@ from tests.backend.revenue.conftest import (
     monthly,
     serving,
     tax_by_month,
+    unusable,
 )
 from tests.backend.revenue.stripe_stub import API_KEY, StripeStub
 
@@ -211,15 +212,19 @@ def test_without_a_secret_nothing_is_booked_and_stripe_is_told_to_retry(db_url: 
     assert [(r, s) for r, s, _ in failures(db_url)] == [("not_configured", 503)]
 
 
-def test_a_signed_body_that_is_not_an_invoice_is_a_bad_payload(revenue: RevenueServer, db_url: str) -> None:
+def test_a_signed_body_that_is_not_an_invoice_is_acknowledged_and_recorded_as_unusable(
+    revenue: RevenueServer, db_url: str
+) -> None:
     broken = sf.event("invoice.paid", {"id": "in_9", "object": "invoice"}, created="2026-11-03")
     response = revenue.deliver(broken)
-    assert response.status_code == 400
-    assert "is not a Stripe invoice object as expected" in response.json()["error"]["message"]
-    assert "currency: Field required" in response.json()["error"]["message"]
-    assert failures(db_url)[0][0] == "bad_payload"
-    not_json = revenue.deliver({"id": "x"}, signature=sf.signed(b"{not json"))
-    assert not_json.status_code == 400
+    assert response.status_code == 200  # Stripe stops redelivering what would fail again
+    assert response.json()["status"] == "unusable"
+    assert "is not a Stripe invoice object as expected" in response.json()["detail"]
+    assert "currency: Field required" in response.json()["detail"]
+    not_json = revenue.post(b"{not json", sf.signed(b"{not json"))
+    assert not_json.status_code == 200 and not_json.json()["status"] == "unusable"
+    assert [(i, t) for i, t, _ in unusable(db_url)] == [(None, None), (broken["id"], "invoice.paid")]
+    assert failures(db_url) == [] and events(db_url) == [] and entries(db_url) == []
 
 
 def test_expanded_customer_metadata_maps_without_the_api(db_url: str) -> None:
