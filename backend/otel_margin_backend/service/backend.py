@@ -153,8 +153,9 @@ class Backend:
             routes=[
                 *otlp_http.routes(self.pipeline, tokens, max_body_bytes=body_limit, metrics=metrics),
                 *otlp_discard.routes(tokens, self.discarded),
-                *rest_usage.routes(self.pipeline, tokens, max_body_bytes=body_limit, metrics=metrics,
-                                   window=settings.normalize.window),
+                *rest_usage.routes(
+                    self.pipeline, tokens, max_body_bytes=body_limit, metrics=metrics, window=settings.normalize.window
+                ),
                 *budget_routes(self.pool, tokens),
                 *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api, metrics=metrics),
                 *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
