@@ -26,12 +26,12 @@ CONFIGS = ["gateway.yaml", "agent.yaml", "fanout.yaml"]
 
 TOP_LEVEL = {"receivers", "processors", "exporters", "extensions", "connectors", "service"}
 SECTIONS = {"receivers": "receivers", "processors": "processors", "exporters": "exporters"}
-# Component types these configs may use: all are in the otelcol-contrib 0.128 distribution that
+# Component types these configs may use: all are in the otelcol-contrib 0.144 distribution that
 # docker-compose.yml pins (filter, transform and file_storage are contrib-only).
 KNOWN_TYPES = {
     "receivers": {"otlp"},
     "processors": {"memory_limiter", "filter", "transform", "attributes", "batch"},
-    "exporters": {"otlp"},
+    "exporters": {"otlp_grpc"},
     "extensions": {"health_check", "file_storage"},
 }
 COMPONENT_ID = re.compile(r"^(?P<type>[a-z][a-z0-9_]*)(?:/(?P<name>[A-Za-z0-9_.-]+))?$")
@@ -146,7 +146,7 @@ def test_environment_references_use_the_collector_syntax_and_are_documented(name
 @pytest.mark.parametrize("name", CONFIGS)
 def test_the_otel_margin_exporter_authenticates_retries_forever_and_queues(name: str) -> None:
     config = load(name)
-    exporter = config["exporters"]["otlp/otel_margin"]
+    exporter = config["exporters"]["otlp_grpc/otel_margin"]
     assert exporter["endpoint"] == "${env:OTEL_MARGIN_ENDPOINT:-otel-margin:4317}"
     assert exporter["headers"] == {"authorization": "Bearer ${env:OTEL_MARGIN_INGEST_TOKEN}"}
     assert exporter["compression"] == "gzip"
@@ -294,12 +294,12 @@ def test_fanout_sends_every_span_to_the_existing_backend_and_genai_spans_to_otel
     existing = pipelines["traces/existing"]
     margin = pipelines["traces/otel_margin"]
     assert existing["receivers"] == margin["receivers"] == ["otlp"], "both pipelines must share the receiver"
-    assert existing["exporters"] == ["otlp/existing"]
-    assert margin["exporters"] == ["otlp/otel_margin"]
+    assert existing["exporters"] == ["otlp_grpc/existing"]
+    assert margin["exporters"] == ["otlp_grpc/otel_margin"]
     assert not {"filter/genai", "transform/customer"} & set(existing["processors"]), (
         "the existing backend must keep every span, unmodified"
     )
-    assert config["exporters"]["otlp/existing"]["endpoint"] == "${env:EXISTING_TRACES_OTLP_ENDPOINT:-tempo:4317}"
+    assert config["exporters"]["otlp_grpc/existing"]["endpoint"] == "${env:EXISTING_TRACES_OTLP_ENDPOINT:-tempo:4317}"
 
 
 def test_no_secret_is_written_into_a_config() -> None:
