@@ -272,7 +272,7 @@ def test_installing_the_sdk_brings_opentelemetry_and_nothing_of_the_server(sdk_v
 
 def test_the_server_gives_the_command_and_its_version(server_venv: Path, home: Path) -> None:
     result = run(server_venv, "otel-margin", "version", home=home)
-    assert (result.returncode, result.stdout, result.stderr) == (0, "0.1.0\n", "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "otel-margin 0.1.0\n", "")
 
 
 def test_serve_without_the_embedded_extra_or_a_database_says_what_to_install(server_venv: Path, home: Path) -> None:

@@ -17,7 +17,7 @@ whole). ``submit`` returns those rows with the database's reason, the receivers 
 (OTLP) or as 400 items (REST), and the rest of the request is durable. Never "retry": the same rows would fail
 again forever. Edge validation (``pipeline/limits.py``) keeps this path for what it cannot foresee.
 
-``submit`` also tells each event's ``Outcome`` (stored, redelivered, redelivered with other numbers, folded into
+``submit`` also tells each event's ``RowOutcome`` (stored, redelivered, redelivered with other numbers, folded into
 another span of its call): the writer's per-batch outcomes are sliced back to the requests that shared the batch.
 """
 
@@ -34,7 +34,7 @@ from otel_margin_backend.ingest.config import IngestConfig
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.pipeline.events import UsageEvent
 from otel_margin_backend.pipeline.metrics import NOOP, Metrics
-from otel_margin_backend.storage.writer import Outcome, WriteResult
+from otel_margin_backend.storage.writer import RowOutcome, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Written:
 
     refused: list[Refused]
     """The events the database refused (index and reason), in order; empty when every event is durable."""
-    outcomes: tuple[Outcome | None, ...] = ()
+    outcomes: tuple[RowOutcome | None, ...] = ()
     """Per event, what the store did with it (None for a refused one); empty when every event is a new row."""
 
 
@@ -213,7 +213,7 @@ class Batcher:
     async def _isolate(self, item: _Pending, exc: PermanentError) -> None:
         """Store what the database takes of a refused request; settle it with the rows it refused."""
         refused: list[Refused] = []
-        outcomes: list[Outcome | None] = [Outcome.STORED] * len(item.events)
+        outcomes: list[RowOutcome | None] = [RowOutcome.STORED] * len(item.events)
         budget = [self.max_isolation_writes]
         try:
             await self._bisect(item.events, 0, exc, refused, budget, outcomes)
@@ -239,7 +239,7 @@ class Batcher:
         exc: PermanentError,
         refused: list[Refused],
         budget: list[int],
-        outcomes: list[Outcome | None],
+        outcomes: list[RowOutcome | None],
     ) -> None:
         """``events`` (at ``offset`` in their request) were refused with ``exc``: write what can be written."""
         if len(events) == 1:

@@ -25,7 +25,7 @@ from otel_margin_backend.pipeline.consumer import Accepted
 from otel_margin_backend.pipeline.events import UsageEvent, UsageStatus
 from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.pricing import Pricer
-from otel_margin_backend.storage.writer import NOT_STORED, Outcome
+from otel_margin_backend.storage.writer import NOT_STORED, RowOutcome
 
 log = logging.getLogger(__name__)
 
@@ -163,15 +163,15 @@ class IngestPipeline:
             s.events_stored += len(events) - len(written.refused)
             return written
         for outcome in written.outcomes:
-            if outcome is Outcome.STORED:
+            if outcome is RowOutcome.STORED:
                 s.events_stored += 1
-            elif outcome is Outcome.REPLACED:
+            elif outcome is RowOutcome.REPLACED:
                 s.spans_replaced += 1
-            elif outcome is Outcome.FOLDED:
+            elif outcome is RowOutcome.FOLDED:
                 s.spans_folded_by_store += 1
             elif outcome is not None:
                 s.events_redelivered += 1
-                s.events_redelivered_differing += outcome is Outcome.DIFFERS
+                s.events_redelivered_differing += outcome is RowOutcome.DIFFERS
         return written
 
     def _warn_differing(self, differing: Sequence[int], events: Sequence[UsageEvent]) -> None:
@@ -223,4 +223,4 @@ class IngestPipeline:
 def _duplicates(written: Written) -> tuple[list[int], tuple[int, ...]]:
     """Indexes of the events stored already (redelivered or folded), and of those among them that differ."""
     duplicates = [i for i, o in enumerate(written.outcomes) if o in NOT_STORED]
-    return duplicates, tuple(i for i in duplicates if written.outcomes[i] is Outcome.DIFFERS)
+    return duplicates, tuple(i for i in duplicates if written.outcomes[i] is RowOutcome.DIFFERS)

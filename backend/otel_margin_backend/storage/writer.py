@@ -7,7 +7,7 @@ written concurrently wait for each other (rows go in key order) instead of doubl
 Spans of one provider call (same ``call_key``) keep one row, the best ranked (README.md).
 
 When the counts say something was skipped or replaced (never on the fast path of a new batch), the writer reads
-which rows, and tells each event's ``Outcome``: a redelivery is compared with the row stored for it, so one that
+which rows, and tells each event's ``RowOutcome``: a redelivery is compared with the row stored for it, so one that
 carries other numbers (``DIFFERS``, a client bug) is visible to the sender and in ``/v1/stats``.
 
 A failed write is classified by ``failure_kind`` (one table, below): a row the database refuses for what it
@@ -141,7 +141,7 @@ def refusal(exc: BaseException) -> PermanentError:
     return PermanentError(f"usage rejected by the database{state}: {reason}")
 
 
-class Outcome(Enum):
+class RowOutcome(Enum):
     """What the store did with one event of a batch."""
 
     STORED = "stored"
@@ -157,7 +157,7 @@ class Outcome(Enum):
     """A span of a call whose stored (or batch-mate) span ranks better: skipped."""
 
 
-NOT_STORED = frozenset({Outcome.REDELIVERED, Outcome.DIFFERS, Outcome.FOLDED})
+NOT_STORED = frozenset({RowOutcome.REDELIVERED, RowOutcome.DIFFERS, RowOutcome.FOLDED})
 """Outcomes that added no row."""
 
 
@@ -169,12 +169,12 @@ class WriteResult:
     duplicates: int
     replaced: int = field(default=0, compare=False)
     """Stored rows deleted because a better span of their call was inserted (counted in ``inserted`` too)."""
-    outcomes: tuple[Outcome, ...] = field(default=(), compare=False)
+    outcomes: tuple[RowOutcome, ...] = field(default=(), compare=False)
     """Each event's outcome, in the order written; empty when every event is a new row (the fast path)."""
 
-    def outcome(self, index: int) -> Outcome:
+    def outcome(self, index: int) -> RowOutcome:
         """The outcome of the event at ``index`` in the batch."""
-        return self.outcomes[index] if self.outcomes else Outcome.STORED
+        return self.outcomes[index] if self.outcomes else RowOutcome.STORED
 
 
 _OUTCOMES_QUERY = """
@@ -204,26 +204,26 @@ def numbers(event: UsageEvent) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def outcomes(events: Sequence[UsageEvent], recorded: Sequence[Sequence[object]]) -> tuple[Outcome, ...]:
+def outcomes(events: Sequence[UsageEvent], recorded: Sequence[Sequence[object]]) -> tuple[RowOutcome, ...]:
     """Each event's outcome, from the rows ``_OUTCOMES_QUERY`` read (the first copy of a row in a batch is the one
     the store kept or compared; later copies are compared with it)."""
     by_key = {(r[0], r[1]): (r[2], tuple(r[3:])) for r in recorded}
     first: dict[tuple[bytes, object], UsageEvent] = {}
-    result: list[Outcome] = []
+    result: list[RowOutcome] = []
     for event in events:
         key = (event.event_id, event.time)
         kind, stored = by_key.get(key, ("stored", ()))
         if kind == "folded":
-            result.append(Outcome.FOLDED)
+            result.append(RowOutcome.FOLDED)
         elif key in first:
             same = numbers(event) == numbers(first[key])
-            result.append(Outcome.REDELIVERED if same else Outcome.DIFFERS)
+            result.append(RowOutcome.REDELIVERED if same else RowOutcome.DIFFERS)
         else:
             first[key] = event
             if kind == "redelivered":
-                result.append(Outcome.REDELIVERED if numbers(event) == stored else Outcome.DIFFERS)
+                result.append(RowOutcome.REDELIVERED if numbers(event) == stored else RowOutcome.DIFFERS)
             else:
-                result.append(Outcome.REPLACED if kind == "replaced" else Outcome.STORED)
+                result.append(RowOutcome.REPLACED if kind == "replaced" else RowOutcome.STORED)
     return tuple(result)
 
 
