@@ -72,9 +72,9 @@ def action_json(row: ActionRow) -> dict[str, object]:
 def actions_table(rows: list[ActionRow], *, title: str) -> Table:
     """The actions as a table; negative margins in red, a second negative month as ``yes`` under ``2 mo``.
 
-    Without the outer edge the widest row (a ``$6,112.46`` revenue, ``reprice or throttle``) fits 80 columns.
+    At 80 columns the cells wrap (``reprice or`` over ``throttle``) rather than being cut.
     """
-    table = Table(title=title, title_justify="left", show_edge=False)
+    table = Table(title=title, title_justify="left")
     for name in ("Customer", "Revenue", "AI cost", "Margin %", "Action", "2 mo"):
         table.add_column(name, justify="right" if name in ("Revenue", "AI cost", "Margin %") else "left")
     for row in rows:
