@@ -24,6 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from otel_margin_backend.analytics.config import ActionsConfig
 from otel_margin_backend.budgets.config import BudgetsConfig
 from otel_margin_backend.ingest.config import IngestConfig
 from otel_margin_backend.logs import LogConfig
@@ -153,6 +154,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SIMULATOR_ALLOW_DEPRECATED", "simulator.allow_deprecated"),
     Variable("SIMULATOR_INTERVAL_S", "simulator.interval_s"),
     Variable("SIMULATOR_KEEP_RUNS", "simulator.keep_runs"),
+    # analytics/config.py
+    Variable("ACTIONS_MONITOR_BELOW_PERCENT", "actions.monitor_below_percent"),
     # logs.py
     Variable("LOG_LEVEL", "logs.level"),
     Variable("LOG_FORMAT", "logs.format"),
@@ -189,6 +192,8 @@ class Settings(BaseSettings):
     """Stripe and the reporting currency."""
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     """The model-swap cost simulator."""
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    """The customer actions' margin floor."""
     logs: LogConfig = Field(default_factory=LogConfig)
     """Log level and format."""
 

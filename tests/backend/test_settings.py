@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from otel_margin_backend.analytics.config import ActionsConfig
 from otel_margin_backend.budgets.config import BudgetsConfig
 from otel_margin_backend.ingest.config import IngestConfig
 from otel_margin_backend.logs import LogConfig
@@ -34,6 +35,7 @@ COMPONENTS: dict[str, type[BaseModel]] = {
     "budgets": BudgetsConfig,
     "revenue": RevenueConfig,
     "simulator": SimulatorConfig,
+    "actions": ActionsConfig,
     "logs": LogConfig,
 }
 

@@ -88,6 +88,33 @@ def test_negative_margin_fires_for_customers_whose_cost_exceeds_revenue(db_url: 
     assert plexo.annotations["summary"].startswith("Customer plexo is unprofitable this month: margin -4")
 
 
+def test_negative_two_months_fires_for_customers_negative_last_month_and_this_month(
+    db_url: str, any_server: Server
+) -> None:
+    seeder = Seeder(db_url)
+    now = hour_start(seeder.now())
+    last_month = now.replace(day=1, hour=0) - timedelta(days=15)
+    for customer, (before, after) in {"plexo": ("1.00", "1.00"), "acme": ("1000000.00", "1.00"),
+                                      "beta": ("1.00", "1000000.00")}.items():  # fmt: skip
+        seeder.revenue(customer, month_of(last_month), before)
+        seeder.revenue(customer, month_of(now), after)
+    seeder.costs([(c, "chat", "50.00", at) for c in ("plexo", "acme", "beta") for at in (last_month, now)])
+    evaluation = check(db_url, any_server, "otel-margin-negative-two-months")
+    assert evaluation.state == "Alerting"
+    assert evaluation.firing("customer") == {"plexo"}  # acme only this month, beta only last month
+    assert evaluation.normal("customer") == {"acme", "beta"}
+    plexo = instance(evaluation, customer="plexo")
+    assert plexo.values["B"] == 1 and plexo.labels["severity"] == "warning" and plexo.labels["feature"] == "all"
+    assert plexo.annotations["summary"] == "Customer plexo has lost money two months running: reprice or throttle."
+
+
+def test_negative_two_months_without_revenue_is_normal(db_url: str, any_server: Server) -> None:
+    seeder = Seeder(db_url)
+    seeder.costs([("freebie", "chat", "9.00", hour_start(seeder.now()))])
+    evaluation = check(db_url, any_server, "otel-margin-negative-two-months")
+    assert evaluation.state == "Normal" and not evaluation.instances
+
+
 def test_cost_variance_fires_beyond_ten_percent_either_way(db_url: str, any_server: Server) -> None:
     seeder = Seeder(db_url)
     today = day_start(seeder.now())

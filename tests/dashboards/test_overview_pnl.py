@@ -13,10 +13,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from otel_margin_backend.analytics.actions import read_actions
+from otel_margin_backend.analytics.config import DEFAULT_MONITOR_BELOW_PERCENT
 from otel_margin_backend.analytics.pnl import Period, period, read_pnl
 from tests.dashboards.files import dashboards, panels
 from tests.dashboards.macros import QueryContext, Variable, expand
 from tests.dashboards.seed import Seeder
+from tests.support.seed import costs
 from tests.support.zones import ZONES, in_zone
 
 NOV_10 = datetime(2026, 11, 10, 9, tzinfo=UTC)
@@ -123,3 +126,22 @@ def test_revenue_by_month_shows_the_months_of_the_range_only(zone: str, db_url: 
     assert [(row[0].astimezone(UTC), row[4]) for row in rows] == [
         (datetime(2026, 12, 1, tzinfo=UTC), Decimal("5000.00"))
     ]
+
+
+@pytest.mark.parametrize("name", ["absolute month", "this month"])
+@pytest.mark.parametrize("zone", ZONES)
+def test_customer_actions_panel_equals_the_cli_actions(name: str, zone: str, db_url: str) -> None:
+    in_zone(db_url, zone)
+    seed(db_url)
+    Seeder(db_url).revenue("plexo-health", "2026-10", "100.00")  # and a loss in October: two months running
+    costs(db_url, [("plexo-health", "chat", "150.00", datetime(2026, 10, 12, tzinfo=UTC))], start_n=900)
+    start, end, span = RANGES[name]
+    with psycopg.connect(db_url) as conn:
+        expected = read_actions(conn, span, DEFAULT_MONITOR_BELOW_PERCENT)
+        table = conn.execute(expand(panel_sql("otel-margin-overview", 9), QueryContext(start=start, end=end)))
+        rows = table.fetchall()
+    assert rows == [(r.customer, r.revenue, r.cost, r.margin_pct, r.action, r.negative_two_months) for r in expected]
+    by = {row[0]: row for row in rows}
+    assert by["plexo-health"][1:] == (Decimal("233.25"), Decimal("277.20"), Decimal("-18.84"), "reprice or throttle",
+                                      True)  # fmt: skip
+    assert by["helix-robotics"][1:] == (Decimal("134.29"), Decimal("127.31"), Decimal("5.20"), "monitor", False)

@@ -29,6 +29,7 @@ EXPECTED: dict[str, dict[int, list[str]]] = {
         7: ["customer", "revenue", "cost", "unpriced_calls", "margin", "margin_pct"],
         8: ["budget", "scope", "period", "spend", "limit_amount", "currency", "percent_used", "forecast_percent",
             "state"],
+        9: ["customer", "revenue", "cost", "margin_pct", "action", "negative_two_months"],
     },
     "otel-margin-customer-pnl": {
         1: ["Customers"], 2: ["Unprofitable customers"],

@@ -1,6 +1,8 @@
-"""``GET /v1/pnl``: the P&L as JSON, from the same SQL functions as the CLI and Grafana.
+"""``GET /v1/pnl`` and ``GET /v1/customers/actions``: the P&L and the customer actions as JSON, from the same SQL
+functions as the CLI and Grafana.
 
-Query: ``month=2026-11`` or ``from=2026-11-01&to=2026-11-15``, ``by=customer|feature|model|provider|organization``.
+``/v1/pnl`` query: ``month=2026-11`` or ``from=2026-11-01&to=2026-11-15``,
+``by=customer|feature|model|provider|organization``. ``/v1/customers/actions`` query: ``month=2026-11``.
 A bad parameter is a 400, a database that cannot answer a 503, both in the one JSON error body (``web/status.py``).
 """
 
@@ -11,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from otel_margin_backend.analytics.actions import action_json, read_actions_async
+from otel_margin_backend.analytics.config import ActionsConfig
 from otel_margin_backend.analytics.pnl import GROUPS, as_json, period, read_pnl_async, read_quality_async
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.storage.database import AsyncConn
@@ -19,12 +23,15 @@ from otel_margin_backend.web.auth import Scope, TokenCheck
 from otel_margin_backend.web.rest import endpoint
 
 
-def routes(pool: AsyncConnectionPool[AsyncConn], tokens: TokenCheck) -> list[Route]:
-    """``GET /v1/pnl`` (a ``read`` token).
+def routes(
+    pool: AsyncConnectionPool[AsyncConn], tokens: TokenCheck, actions: ActionsConfig | None = None
+) -> list[Route]:
+    """``GET /v1/pnl`` and ``GET /v1/customers/actions`` (a ``read`` token).
 
     Args:
         pool: The service's open connection pool.
         tokens: The token check.
+        actions: The actions' rules (the margin floor); default: the documented defaults.
 
     Returns:
         The route to mount in the app.
@@ -47,4 +54,18 @@ def routes(pool: AsyncConnectionPool[AsyncConn], tokens: TokenCheck) -> list[Rou
             "data_quality": as_json(quality),
         })  # fmt: skip
 
-    return [Route("/v1/pnl", endpoint(get_pnl, tokens=tokens.require(Scope.READ)), methods=["GET"])]
+    floor = (actions or ActionsConfig()).monitor_below_percent
+
+    async def get_actions(request: Request) -> Response:
+        span = period(month=request.query_params.get("month"))
+        with db_errors():
+            async with pool.connection() as conn:
+                rows = await read_actions_async(conn, span, floor)
+        return JSONResponse({"month": span.label, "monitor_below_percent": str(floor),
+                             "rows": [action_json(r) for r in rows]})  # fmt: skip
+
+    read = tokens.require(Scope.READ)
+    return [
+        Route("/v1/pnl", endpoint(get_pnl, tokens=read), methods=["GET"]),
+        Route("/v1/customers/actions", endpoint(get_actions, tokens=read), methods=["GET"]),
+    ]

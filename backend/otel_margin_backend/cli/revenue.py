@@ -2,6 +2,7 @@
 
     otel-margin customers map cus_NffrFeUfNV2Hib acct_123
     otel-margin customers unmapped
+    otel-margin customers actions [--month 2026-11] [--format table|json|csv]
     otel-margin stripe backfill --since 2026-01-01 [--dry-run]
     otel-margin stripe unusable [--format json] [--limit 50]
     otel-margin revenue import entries.csv
@@ -37,8 +38,9 @@ T = TypeVar("T")
 MAX_ERRORS_SHOWN = 50
 
 
-customers_app = typer.Typer(name="customers", help="Map Stripe customers to otel-margin customers.",
-                            no_args_is_help=True)  # fmt: skip
+customers_app = typer.Typer(
+    name="customers", no_args_is_help=True, help="Map Stripe customers to otel-margin customers; what to do about each."
+)
 stripe_app = typer.Typer(name="stripe", help="Book revenue from Stripe.", no_args_is_help=True)
 revenue_app = typer.Typer(name="revenue", help="Revenue that does not come from Stripe.", no_args_is_help=True)
 fx_app = typer.Typer(name="fx", help="Exchange rates to the reporting currency.", no_args_is_help=True)
@@ -185,6 +187,36 @@ def _day(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-01") from None
+
+
+@customers_app.command("actions")
+def customers_actions(
+    month: Annotated[str | None, typer.Option(help="Calendar UTC month, e.g. 2026-11 (default: this month).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """What to do about each customer's margin: reprice or throttle, monitor, ok (and two negative months)."""
+    from otel_margin_backend.analytics import actions
+    from otel_margin_backend.analytics.pnl import period
+
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
+    settings = load_settings()
+    floor = settings.actions.monitor_below_percent
+    with session(settings) as store:
+        span = period(month=month)
+        with store.connection() as conn:
+            rows = actions.read_actions(conn, span, floor)
+    if fmt == "json":
+        console.print_json(json.dumps({"month": span.label, "monitor_below_percent": str(floor),
+                                       "rows": [actions.action_json(r) for r in rows]}))  # fmt: skip
+        return
+    if fmt == "csv":
+        console.out(actions.actions_csv(rows), end="")
+        return
+    if not rows:
+        console.print(f"No usage or revenue for {span.label}.", highlight=False)
+        return
+    console.print(actions.actions_table(rows, title=f"Customer actions {span.label} (monitor below {floor} %)"))
 
 
 @stripe_app.command("backfill")

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from otel_margin_backend.analytics import routes as pnl
+from otel_margin_backend.analytics.config import ActionsConfig
 from otel_margin_backend.ingest.pipeline import IngestStats
 from otel_margin_backend.receivers.otlp_discard import DiscardStats
 from otel_margin_backend.service import health
@@ -32,10 +33,12 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     stats: IngestStats | None = None,
     discarded: DiscardStats | None = None,
+    actions: ActionsConfig | None = None,
 ) -> Starlette:
     """Build the app around an open connection pool (owned by the caller) and the receivers' routes.
 
-    ``/healthz`` and ``/readyz`` are open (probes send no token); ``/v1/stats`` and ``/v1/pnl`` need ``read``.
+    ``/healthz`` and ``/readyz`` are open (probes send no token); ``/v1/stats``, ``/v1/pnl`` and
+    ``/v1/customers/actions`` need ``read``.
     """
 
     async def get_stats(request: Request) -> Response:
@@ -45,7 +48,7 @@ def create_app(
         routes=[
             *health.routes,
             Route("/v1/stats", endpoint(get_stats, tokens=tokens.require(Scope.READ)), methods=["GET"]),
-            *pnl.routes(pool, tokens),
+            *pnl.routes(pool, tokens, actions),
             *routes,
         ],
         exception_handlers={HTTPException: http_exception},

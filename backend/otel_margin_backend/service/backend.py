@@ -163,6 +163,7 @@ class Backend:
             ],
             stats=self.pipeline.stats,
             discarded=self.discarded,
+            actions=settings.actions,
         )
         self.http = _HttpServer(
             uvicorn.Config(

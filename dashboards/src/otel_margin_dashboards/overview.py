@@ -1,4 +1,5 @@
-"""Overview: revenue, AI cost, margin and margin % for the range; cost over time; unprofitable customers; budgets."""
+"""Overview: revenue, AI cost, margin and margin % for the range; cost over time; unprofitable customers; budgets;
+customer actions."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ BUDGET_STATES = {"ok": "green", "warning": "yellow", "critical": "orange", "exce
 REVENUE, COST, MARGIN, MARGIN_PCT = 1, 2, 3, 4
 COST_BY_FEATURE, COST_BY_MODEL = 5, 6
 UNPROFITABLE, BUDGETS = 7, 8
+ACTIONS = 9
+
+ACTION_COLORS = {"reprice or throttle": "red", "unpriced": "purple", "no revenue": "orange", "monitor": "yellow",
+                 "ok": "green"}  # fmt: skip
+
+ACTIONS_MONTH = "(($__timeTo()::timestamptz - interval '1 millisecond') AT TIME ZONE 'UTC')::date"
+"""The UTC month the range ends in: "This month" ends at 23:59:59.999 of its last day, "Last 7 days" now."""
 
 
 def build() -> dict[str, object]:
@@ -84,6 +92,16 @@ def build() -> dict[str, object]:
             .states("state", BUDGET_STATES),
             description="Every budget in its current UTC period (budget_status): spend, limit, % used, run-rate "
                         "forecast and state."),
+        table_panel(grid, ACTIONS, "Customer actions", f"""
+            SELECT customer, revenue, cost, margin_pct, action, negative_two_months
+            FROM customer_actions({ACTIONS_MONTH})
+            """, w=24, h=9,
+            overrides=Overrides().link_to_customer("customer").money("revenue").unpriced("cost")
+            .colored("margin_pct", MARGIN_PCT_STEPS, unit="percent").states("action", ACTION_COLORS),
+            description="What to do about each customer in the UTC month the range ends in (customer_actions(), "
+                        "as otel-margin customers actions): reprice or throttle a negative margin, monitor one "
+                        "below 10 % (the default floor), ok otherwise; negative_two_months: the month before was "
+                        "negative too. A month still running has its revenue prorated to the hours elapsed."),
     ]  # fmt: skip
     variables = [
         query_variable("feature", "Feature", f"SELECT key FROM pnl({PNL_RANGE}, 'feature') ORDER BY 1",

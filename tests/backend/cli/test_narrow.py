@@ -80,3 +80,15 @@ def test_customers_unmapped(db_url: str) -> None:
                             "net revenue": ["54,243.17 USD" if r["stripe_customer_id"] == ids[0] else "54,243.18 USD"
                                             for r in listed]})  # fmt: skip
     assert "metadata[customer_id]" in table.replace("\n", "")
+
+
+def test_customers_actions(db_url: str) -> None:
+    seed_reference(db_url)
+    rows = json.loads(_run(db_url, "customers", "actions", "--month", "2026-11", "--format", "json"))["rows"]
+    table = _run(db_url, "customers", "actions", "--month", "2026-11")
+    assert_lossless(table, {
+        "Customer": [r["customer"] for r in rows],
+        "Revenue": [money(Decimal(r["revenue"])) for r in rows],
+        "AI cost": [money(Decimal(r["cost"])) for r in rows],
+        "Action": [r["action"] for r in rows],
+    })  # fmt: skip

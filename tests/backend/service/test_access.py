@@ -52,6 +52,7 @@ ROWS = [
     Row("GET /v1/stats", "read", "401", "403 (ingest)", "200"),
     Row("GET /metrics", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/pnl", "read", "401", "403 (ingest)", "200"),
+    Row("GET /v1/customers/actions", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/simulate", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets/{name}", "read", "401", "403 (ingest)", "200"),
@@ -156,7 +157,7 @@ def call(access: Access, row: Row, headers: dict[str, str]) -> str:
         body = {"json": BUDGET}
     elif path == "/v1/stripe/webhook":
         body = {"content": b"{}"}
-    elif path == "/v1/pnl":
+    elif path in ("/v1/pnl", "/v1/customers/actions"):
         body = {"params": {"month": "2026-11"}}
     extra = body.pop("headers", {})
     assert isinstance(extra, dict)

@@ -56,6 +56,9 @@ UP = [
     Bad("/metrics", "GET", "/metrics", {"headers": NO_TOKEN}, 401, "UNAUTHENTICATED"),
     Bad("/v1/pnl", "GET", "/v1/pnl", {"params": {"by": "planet"}}, 400, "INVALID_ARGUMENT"),
     Bad("/v1/pnl", "GET", "/v1/pnl", {"params": {"from": "2026-11-05"}}, 400, "INVALID_ARGUMENT"),
+    Bad("/v1/customers/actions", "GET", "/v1/customers/actions", {"params": {"month": "2026-13"}}, 400,
+        "INVALID_ARGUMENT"),
+    Bad("/v1/customers/actions", "POST", "/v1/customers/actions", {}, 405, "UNIMPLEMENTED"),
     Bad("/v1/budgets", "GET", "/v1/budgets", {"headers": NO_TOKEN}, 401, "UNAUTHENTICATED"),
     Bad("/v1/budgets/{name}", "GET", "/v1/budgets/nope", {}, 404, "NOT_FOUND"),
     Bad("/v1/budgets/{name}", "DELETE", "/v1/budgets/nope", {}, 404, "NOT_FOUND"),
@@ -80,6 +83,7 @@ UP = [
 DOWN = [
     Bad("/readyz", "GET", "/readyz", {}, 503, "UNAVAILABLE"),
     Bad("/v1/pnl", "GET", "/v1/pnl", {"params": {"month": "2026-11"}}, 503, "UNAVAILABLE"),
+    Bad("/v1/customers/actions", "GET", "/v1/customers/actions", {"params": {"month": "2026-11"}}, 503, "UNAVAILABLE"),
     Bad("/v1/budgets", "GET", "/v1/budgets", {}, 503, "UNAVAILABLE"),
     Bad("/v1/budgets/{name}", "GET", "/v1/budgets/x", {}, 503, "UNAVAILABLE"),
     Bad("/v1/simulate", "GET", "/v1/simulate", {}, 503, "UNAVAILABLE"),

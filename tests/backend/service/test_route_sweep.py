@@ -59,6 +59,12 @@ SWEEP = [
     Hostile("/v1/pnl", "GET", "/v1/pnl?month=2026-11%00", {}, 400, "query parameter 'month' contains a NUL"),
     Hostile("/v1/pnl", "GET", "/v1/pnl?by=%FF", {}, 400, "query parameter 'by' is not valid UTF-8"),
     Hostile("/v1/pnl", "GET", "/v1/pnl?month=99999999999999999999-01", {}, 400, "is not a month"),
+    # the customer actions
+    Hostile("/v1/customers/actions", "GET", "/v1/customers/actions?month=0000-01", {}, 400, "the year must be from"),
+    Hostile("/v1/customers/actions", "GET", "/v1/customers/actions?month=2026-11%00", {}, 400,
+            "query parameter 'month' contains a NUL"),
+    Hostile("/v1/customers/actions", "GET", "/v1/customers/actions?month=%FF", {}, 400,
+            "query parameter 'month' is not valid UTF-8"),
     # the simulator
     Hostile("/v1/simulate", "GET", "/v1/simulate?to=9999-12-31", {}, 400, "to: 9999-12-31: the year must be from"),
     Hostile("/v1/simulate", "GET", "/v1/simulate?from=0001-01-01", {}, 400, "from: 0001-01-01: the year must be"),
