@@ -159,9 +159,10 @@ def _check(line: EstimateLine, row: PnlRow | None, span: Period, tolerance: Deci
         figures = [FigureCheck(f.figure, f.expected, f.actual, f.difference_pct, False) for f in figures]
         notes.append(f"amounts in {', '.join(row.unconverted)} not converted (otel-margin fx import)")
     if not notes:
-        outside = [f.figure for f in figures if not f.passed]
+        outside = [f.figure for f in figures if not f.passed and f.expected]
         if outside:
             notes.append(f"{' and '.join(outside)} outside ±{_pct(tolerance)} %")
+        notes += [f"{f.figure} estimated at 0 but is not 0.00" for f in figures if not f.passed and not f.expected]
     passed = all(f.passed for f in figures)
     return CustomerCheck(line.customer, "pass" if passed else "fail", tuple(figures), "; ".join(notes),
                          row.unpriced_calls)  # fmt: skip

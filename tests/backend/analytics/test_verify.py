@@ -11,9 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from otel_margin_backend.analytics.estimate import read_estimate
-from otel_margin_backend.analytics.pnl import decimal_text, period, read_pnl
+from otel_margin_backend.analytics.pnl import PnlRow, decimal_text, period, read_pnl
 from otel_margin_backend.analytics.verify import Verification, verify
 from tests.backend.analytics.test_pnl import seed_reference
 from tests.backend.cli.test_main import otel_margin
@@ -195,3 +196,36 @@ def test_the_table_reads_whole_at_80_columns(db_url: str, tmp_path: Path) -> Non
         "Actual": [money(Decimal(f["actual"])) for c in customers for f in c["figures"]],
         "Result": [c["result"] for c in customers],
     })  # fmt: skip
+
+
+def _row(key: str, cost: str | None, *, revenue: str | None = None, unpriced: int = 0,
+         unconverted: tuple[str, ...] = ()) -> PnlRow:  # fmt: skip
+    amount = None if cost is None else Decimal(cost)
+    income = None if revenue is None else Decimal(revenue)
+    margin = None if income is None or amount is None else income - amount
+    return PnlRow(key, income, amount, margin, None, False, None, 3, 0, 0, 0, 0, unpriced, 0, "USD", list(unconverted))
+
+
+@pytest.mark.parametrize(("expected", "row", "passed", "note"), [
+    ("0", _row("a", "0.004"), True, ""),  # rounds to 0.00
+    ("0", _row("a", "0.005"), False, "cost estimated at 0 but is not 0.00"),  # half a cent is not under half a cent
+    ("10.00", _row("a", "10.00", unpriced=1), False,
+     "1 unpriced call(s): the cost is incomplete (otel-margin prices show MODEL)"),
+    ("10.00", _row("a", "10.00", revenue="20.00", unconverted=("EUR",)), False,
+     "amounts in EUR not converted (otel-margin fx import)"),
+    ("10.00", _row("a", "10.49"), True, ""),  # +4.90 %
+    ("10.00", _row("a", "9.50"), True, ""),  # -5.00 %: the boundary, below too
+    ("10.00", _row("a", "9.49"), False, "cost outside ±5 %"),  # -5.10 %
+])  # fmt: skip
+def test_the_rules_for_one_cost(tmp_path: Path, expected: str, row: PnlRow, passed: bool, note: str) -> None:
+    estimate = read_estimate(_write(tmp_path, f"customer_id,cost\na,{expected}\n"))
+    (check,) = verify(estimate, [row], span=NOV, tolerance_pct=Decimal(5)).customers
+    assert (check.result == "pass", check.note) == (passed, note)
+
+
+def test_a_margin_without_revenue_fails_and_says_why(tmp_path: Path) -> None:
+    estimate = read_estimate(_write(tmp_path, "customer_id,cost,revenue\na,10.00,20.00\n"))
+    (check,) = verify(estimate, [_row("a", "10.00")], span=NOV, tolerance_pct=Decimal(5)).customers
+    assert (check.result, check.note) == ("fail", "no revenue booked in 2026-11, so no margin")
+    assert [(f.figure, f.actual, f.passed) for f in check.figures] == [("cost", Decimal("10.00"), True),
+                                                                        ("margin", None, False)]  # fmt: skip
