@@ -5,7 +5,8 @@ The actual figures are ``pnl()``'s (the P&L every surface reads). The rules, whi
 - The relative difference is ``|actual - expected| / |expected|``, in percent, rounded to 0.01 % half to even;
   it passes when it is at most the tolerance (what the table shows is what was judged). Its sign is kept for
   reading (``+6.00 %``: otel-margin counts more than the estimate).
-- An expected 0 has no relative difference: it passes only when the actual figure rounds to 0.00.
+- An expected 0 has no relative difference: it passes only when the actual figure rounds to 0 in the currency's
+  minor unit (under half a cent).
 - Cost is always checked; the margin when the estimate gives revenue or a margin.
 - A customer in the estimate fails when the range has no usage and no revenue for it, when any of its calls is
   unpriced (the cost is incomplete), when an amount could not be converted to the reporting currency, or, for the
@@ -31,12 +32,13 @@ from rich.text import Text
 from otel_margin_backend.analytics.estimate import Estimate, EstimateLine
 from otel_margin_backend.analytics.pnl import PERCENT_PLACES, Period, PnlRow, decimal_text
 from otel_margin_backend.pipeline.errors import PermanentError
-from otel_margin_backend.pipeline.money import NONE_TEXT, UNPRICED, money
+from otel_margin_backend.pipeline.money import NONE_TEXT, UNPRICED, exponent, money
 
 Result = Literal["pass", "fail", "not in estimate"]
 Figure = Literal["cost", "margin"]
 _TOLERANCE = re.compile(r"(\d{1,3}(?:\.\d{1,4})?)\s*%?")
-_HALF_CENT = Decimal("0.005")
+_HALF_UNIT = Decimal("0.5")
+"""Under half the currency's minor unit (half a cent) an amount rounds to 0: what an expected 0 must meet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +146,8 @@ def _check(line: EstimateLine, row: PnlRow | None, span: Period, tolerance: Deci
         note = f"no usage or revenue in {span.label}: is {line.customer!r} the customer.id on its spans?"
         return CustomerCheck(line.customer, "fail", tuple(figures), note)
     notes: list[str] = []
-    figures = [_figure("cost", line.cost, row.cost, tolerance)]
+    zero = _HALF_UNIT / 10 ** exponent(row.reporting_currency)
+    figures = [_figure("cost", line.cost, row.cost, tolerance, zero)]
     if row.cost is None:
         notes.append(f"cost unknown: none of its {row.unpriced_calls:,} call(s) could be priced "
                      "(otel-margin prices show MODEL)")  # fmt: skip
@@ -152,27 +155,28 @@ def _check(line: EstimateLine, row: PnlRow | None, span: Period, tolerance: Deci
         figures[0] = FigureCheck("cost", line.cost, row.cost, figures[0].difference_pct, False)
         notes.append(f"{row.unpriced_calls:,} unpriced call(s): the cost is incomplete (otel-margin prices show MODEL)")
     if line.margin is not None:
-        figures.append(_figure("margin", line.margin, row.margin, tolerance))
+        figures.append(_figure("margin", line.margin, row.margin, tolerance, zero))
         if row.revenue is None:
             notes.append(f"no revenue booked in {span.label}, so no margin")
     if row.unconverted:
         figures = [FigureCheck(f.figure, f.expected, f.actual, f.difference_pct, False) for f in figures]
         notes.append(f"amounts in {', '.join(row.unconverted)} not converted (otel-margin fx import)")
-    if not notes:
-        outside = [f.figure for f in figures if not f.passed and f.expected]
-        if outside:
-            notes.append(f"{' and '.join(outside)} outside ±{_pct(tolerance)} %")
-        notes += [f"{f.figure} estimated at 0 but is not 0.00" for f in figures if not f.passed and not f.expected]
+    outside = [f.figure for f in figures if f.difference_pct is not None and abs(f.difference_pct) > tolerance]
+    if outside:
+        notes.insert(0, f"{' and '.join(outside)} outside ±{_pct(tolerance)} %")
+    notes += [f"{f.figure} estimated at 0 but is not 0.00" for f in figures
+              if f.expected == 0 and f.actual is not None and not f.passed]  # fmt: skip
     passed = all(f.passed for f in figures)
     return CustomerCheck(line.customer, "pass" if passed else "fail", tuple(figures), "; ".join(notes),
                          row.unpriced_calls)  # fmt: skip
 
 
-def _figure(figure: Figure, expected: Decimal, actual: Decimal | None, tolerance: Decimal) -> FigureCheck:
+def _figure(figure: Figure, expected: Decimal, actual: Decimal | None, tolerance: Decimal,
+            zero: Decimal) -> FigureCheck:  # fmt: skip
     if actual is None:
         return FigureCheck(figure, expected, None, None, False)
     if expected == 0:
-        return FigureCheck(figure, expected, actual, None, abs(actual) < _HALF_CENT)
+        return FigureCheck(figure, expected, actual, None, abs(actual) < zero)
     difference = ((actual - expected) / abs(expected) * 100).quantize(PERCENT_PLACES, ROUND_HALF_EVEN)
     return FigureCheck(figure, expected, actual, difference, abs(difference) <= tolerance)
 
