@@ -82,11 +82,11 @@ BEGIN
             missing_usage_calls = m.missing_usage_calls + EXCLUDED.missing_usage_calls,
             estimated_calls     = m.estimated_calls + EXCLUDED.estimated_calls,
             reported_cost       = m.reported_cost + EXCLUDED.reported_cost;
-        -- A row whose key changed may leave its old group without daily rows.
-        IF EXISTS (SELECT FROM daily_old o
-                   WHERE NOT EXISTS (SELECT FROM daily_new n
-                                     WHERE (n.day, n.customer_id, n.feature, n.provider, n.model)
-                                           = (o.day, o.customer_id, o.feature, o.provider, o.model))) THEN
+        -- A row whose key changed may leave its old group without daily rows. (EXCEPT: a hashed set operation;
+        -- the planner has no statistics on transition tables and would compare them pairwise in a join.)
+        IF EXISTS (SELECT day, customer_id, feature, provider, model FROM daily_old
+                   EXCEPT
+                   SELECT day, customer_id, feature, provider, model FROM daily_new) THEN
             PERFORM usage_monthly_prune(ARRAY(SELECT DISTINCT utc_month_of(day) FROM daily_old));
         END IF;
     ELSE
@@ -139,11 +139,12 @@ CREATE TRIGGER usage_monthly_on_update AFTER UPDATE ON usage_daily
 CREATE TRIGGER usage_monthly_on_delete AFTER DELETE ON usage_daily
     REFERENCING OLD TABLE AS daily_old FOR EACH STATEMENT EXECUTE FUNCTION usage_monthly_follow();
 
--- A TRUNCATE of usage_daily empties the monthly rollup too (row triggers do not fire for it).
+-- A TRUNCATE of usage_daily empties the monthly rollup too (the triggers above do not fire for it). DELETE, not
+-- TRUNCATE: `TRUNCATE usage_daily, usage_monthly` runs this while usage_monthly is being truncated.
 CREATE FUNCTION usage_monthly_truncate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE usage_monthly;
+    DELETE FROM usage_monthly;
     RETURN NULL;
 END
 $$;
@@ -159,29 +160,52 @@ SELECT utc_month_of(day), customer_id, feature, provider, model,
 FROM usage_daily
 GROUP BY 1, 2, 3, 4, 5;
 
+-- The whole UTC days and months inside a range: the first day (month) boundary at or after p_from, and the last
+-- at or before p_to. IMMUTABLE and inlined, so for a given range the planner folds them to constants and
+-- estimates each part of usage_rollup_range() by its real bounds (a CTE would hide them: it planned the empty
+-- edge-hour parts at 150,000 rows each and sized the P&L's aggregation for 30,000 groups).
+CREATE FUNCTION utc_day_ceil(p_t timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN date_bin('1 day', p_t, timestamptz '2000-01-01 00:00:00+00') = p_t THEN p_t
+                ELSE date_bin('1 day', p_t, timestamptz '2000-01-01 00:00:00+00') + interval '24 hours' END
+$$;
+
+CREATE FUNCTION utc_day_floor(p_t timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT date_bin('1 day', p_t, timestamptz '2000-01-01 00:00:00+00')
+$$;
+
+CREATE FUNCTION utc_month_ceil(p_t timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN utc_month_of(p_t) = p_t THEN p_t ELSE utc_month_after(utc_month_of(p_t)) END
+$$;
+
 -- Rollup rows covering [p_from, p_to), each call exactly once: usage_monthly for the whole UTC months inside it,
--- usage_daily for the whole UTC days outside those, usage_hourly for the hours at either edge. Each part is one or
--- two index ranges on its table's leading time column. A monthly row's bucket is its month, a daily row's its day.
+-- usage_daily for the whole UTC days outside those, usage_hourly for the hours at either edge. Each part is one
+-- index range on its table's leading time column. A monthly row's bucket is its month, a daily row's its day.
+-- Whole days: [d_lo, d_hi) with d_lo = utc_day_ceil(p_from), d_hi = greatest(d_lo, utc_day_floor(p_to)) (empty
+-- when there are none); whole months among them: [m_lo, m_hi) with m_lo = utc_month_ceil(d_lo),
+-- m_hi = greatest(m_lo, utc_month_of(d_hi)).
 CREATE OR REPLACE FUNCTION usage_rollup_range(p_from timestamptz, p_to timestamptz)
 RETURNS SETOF usage_hourly
 LANGUAGE sql STABLE AS $$
-    WITH d AS (  -- the whole days [d_lo, d_hi), empty when there are none
-        SELECT d_lo, greatest(d_lo, date_bin('1 day', p_to, o)) AS d_hi
-        FROM (SELECT timestamptz '2000-01-01 00:00:00+00' AS o) origin
-        CROSS JOIN LATERAL (SELECT CASE WHEN date_bin('1 day', p_from, o) = p_from THEN p_from
-                                        ELSE date_bin('1 day', p_from, o) + interval '24 hours' END AS d_lo) l
-    ), b AS (  -- and the whole months [m_lo, m_hi) among them
-        SELECT d_lo, d_hi, m_lo, greatest(m_lo, utc_month_of(d_hi)) AS m_hi
-        FROM d CROSS JOIN LATERAL (SELECT CASE WHEN utc_month_of(d_lo) = d_lo THEN d_lo
-                                               ELSE utc_month_after(utc_month_of(d_lo)) END AS m_lo) l
-    )
-    SELECT m.* FROM usage_monthly m, b WHERE m.month >= b.m_lo AND m.month < b.m_hi
+    SELECT m.* FROM usage_monthly m
+    WHERE m.month >= utc_month_ceil(utc_day_ceil(p_from))
+      AND m.month < greatest(utc_month_ceil(utc_day_ceil(p_from)),
+                             utc_month_of(greatest(utc_day_ceil(p_from), utc_day_floor(p_to))))
     UNION ALL
-    SELECT x.* FROM usage_daily x, b WHERE x.day >= b.d_lo AND x.day < least(b.m_lo, b.d_hi)
+    SELECT d.* FROM usage_daily d  -- from d_lo to m_lo
+    WHERE d.day >= utc_day_ceil(p_from)
+      AND d.day < least(utc_month_ceil(utc_day_ceil(p_from)), greatest(utc_day_ceil(p_from), utc_day_floor(p_to)))
     UNION ALL
-    SELECT x.* FROM usage_daily x, b WHERE x.day >= greatest(b.m_hi, b.d_lo) AND x.day < b.d_hi
+    SELECT d.* FROM usage_daily d  -- from m_hi to d_hi
+    WHERE d.day >= greatest(utc_month_ceil(utc_day_ceil(p_from)),
+                            utc_month_of(greatest(utc_day_ceil(p_from), utc_day_floor(p_to))))
+      AND d.day < greatest(utc_day_ceil(p_from), utc_day_floor(p_to))
     UNION ALL
-    SELECT h.* FROM usage_hourly h, b WHERE h.bucket >= p_from AND h.bucket < least(b.d_lo, p_to)
+    SELECT h.* FROM usage_hourly h  -- from p_from to d_lo
+    WHERE h.bucket >= p_from AND h.bucket < least(utc_day_ceil(p_from), p_to)
     UNION ALL
-    SELECT h.* FROM usage_hourly h, b WHERE h.bucket >= greatest(b.d_hi, p_from) AND h.bucket < p_to
+    SELECT h.* FROM usage_hourly h  -- from d_hi to p_to
+    WHERE h.bucket >= greatest(utc_day_ceil(p_from), utc_day_floor(p_to), p_from) AND h.bucket < p_to
 $$;
