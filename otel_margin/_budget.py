@@ -7,11 +7,12 @@ feature; a state the app sees is at most TTL + the evaluation interval old.
 
 Settings, read from the environment at the first call:
 
-    OTEL_MARGIN_BUDGET_URL        the backend's HTTP base URL; default OTEL_MARGIN_ENDPOINT, then
-                                  http://localhost:4318 (a Collector in between does not serve the check)
-    OTEL_MARGIN_BUDGET_TOKEN      a token of scope budgets:check (or read/admin); default OTEL_MARGIN_INGEST_TOKEN
-    OTEL_MARGIN_BUDGET_CACHE_TTL_S   seconds an answer (or a failure) is reused; default 15
-    OTEL_MARGIN_BUDGET_TIMEOUT_S     connect and read timeout of one check; default 0.5
+    OTEL_MARGIN_BUDGET_CHECK_URL      the backend's HTTP base URL; default OTEL_MARGIN_ENDPOINT, then
+                                      http://localhost:4318 (a Collector in between does not serve the check)
+    OTEL_MARGIN_BUDGET_CHECK_TOKEN    a token of scope budgets:check (or read, admin); default
+                                      OTEL_MARGIN_INGEST_TOKEN
+    OTEL_MARGIN_BUDGET_CHECK_TTL_S    seconds an answer (or a failure) is reused; default 15
+    OTEL_MARGIN_BUDGET_CHECK_TIMEOUT_S   connect and read timeout of one check; default 0.5
 
 Nothing is raised into the app: any failure (backend down, timeout, a refused token, a bad argument) returns a
 ``BudgetState`` whose ``state`` is ``"unknown"`` and whose ``error`` says why, and logs one warning per
@@ -101,7 +102,7 @@ def _env_float(name: str, default: float) -> float:
 
 
 def _env_url() -> str:
-    for name in ("OTEL_MARGIN_BUDGET_URL", "OTEL_MARGIN_ENDPOINT"):
+    for name in ("OTEL_MARGIN_BUDGET_CHECK_URL", "OTEL_MARGIN_ENDPOINT"):
         value = os.environ.get(name, "").strip()
         if not value:
             continue
@@ -143,12 +144,12 @@ class BudgetChecker:
     @classmethod
     def from_environment(cls) -> BudgetChecker:
         """A checker configured by the ``OTEL_MARGIN_BUDGET_*`` variables (see the module docstring)."""
-        token = os.environ.get("OTEL_MARGIN_BUDGET_TOKEN") or os.environ.get("OTEL_MARGIN_INGEST_TOKEN")
+        token = os.environ.get("OTEL_MARGIN_BUDGET_CHECK_TOKEN") or os.environ.get("OTEL_MARGIN_INGEST_TOKEN")
         return cls(
             _env_url(),
             token=(token or "").strip() or None,
-            ttl_s=_env_float("OTEL_MARGIN_BUDGET_CACHE_TTL_S", DEFAULT_TTL_S),
-            timeout_s=_env_float("OTEL_MARGIN_BUDGET_TIMEOUT_S", DEFAULT_TIMEOUT_S) or DEFAULT_TIMEOUT_S,
+            ttl_s=_env_float("OTEL_MARGIN_BUDGET_CHECK_TTL_S", DEFAULT_TTL_S),
+            timeout_s=_env_float("OTEL_MARGIN_BUDGET_CHECK_TIMEOUT_S", DEFAULT_TIMEOUT_S) or DEFAULT_TIMEOUT_S,
         )
 
     def state(self, customer: str, feature: str | None = None) -> BudgetState:
@@ -300,7 +301,7 @@ def budget_state(customer: str, *, feature: str | None = None) -> BudgetState:
 
     The worst budget that applies decides: a budget on this customer, on every customer, and (with ``feature``)
     on this feature; budgets scoped to a provider or a model do not take part. Answers are cached for
-    ``OTEL_MARGIN_BUDGET_CACHE_TTL_S`` (default 15 s); one check waits at most ``OTEL_MARGIN_BUDGET_TIMEOUT_S``
+    ``OTEL_MARGIN_BUDGET_CHECK_TTL_S`` (default 15 s); one check waits at most ``OTEL_MARGIN_BUDGET_CHECK_TIMEOUT_S``
     (default 0.5 s). Blocking: in asyncio code call it through ``asyncio.to_thread`` if a cache miss must not
     hold the loop for that long.
 

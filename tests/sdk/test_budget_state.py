@@ -74,9 +74,9 @@ class Clock:
 def test_budget_state_reads_its_settings_from_the_environment_and_answers_with_the_backend_figures(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OTEL_MARGIN_BUDGET_URL", served.url)
-    monkeypatch.setenv("OTEL_MARGIN_BUDGET_TOKEN", CHECK_TOKEN)
-    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CACHE_TTL_S", "300")
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CHECK_URL", served.url)
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CHECK_TOKEN", CHECK_TOKEN)
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CHECK_TTL_S", "300")
     served.spend(1, "acct_acme", "80.00")
     served.evaluate()
 
@@ -174,8 +174,8 @@ def test_a_refused_token_gives_unknown_naming_the_answer(served: Served, token: 
 def test_bad_arguments_give_unknown_without_a_request(
     served: Served, monkeypatch: pytest.MonkeyPatch, customer: object, feature: object, error: str
 ) -> None:
-    monkeypatch.setenv("OTEL_MARGIN_BUDGET_URL", served.url)
-    monkeypatch.setenv("OTEL_MARGIN_BUDGET_TOKEN", CHECK_TOKEN)
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CHECK_URL", served.url)
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CHECK_TOKEN", CHECK_TOKEN)
     state = otel_margin.budget_state(customer, feature=feature)  # type: ignore[arg-type]
     assert (state.state, state.error) == ("unknown", error)
     assert _budget._checker().requests_sent == 0
@@ -184,15 +184,15 @@ def test_bad_arguments_give_unknown_without_a_request(
 def test_a_broken_environment_is_logged_and_the_defaults_apply(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("OTEL_MARGIN_BUDGET_URL", "margin.internal")
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CHECK_URL", "margin.internal")
     monkeypatch.setenv("OTEL_MARGIN_ENDPOINT", "http://margin.internal:4318")
-    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CACHE_TTL_S", "soon")
-    monkeypatch.setenv("OTEL_MARGIN_BUDGET_TIMEOUT_S", "-1")
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CHECK_TTL_S", "soon")
+    monkeypatch.setenv("OTEL_MARGIN_BUDGET_CHECK_TIMEOUT_S", "-1")
     with caplog.at_level(logging.WARNING, logger="otel_margin"):
         checker = BudgetChecker.from_environment()
     assert (checker.url, checker.ttl_s, checker.timeout_s) == ("http://margin.internal:4318/v1/budgets/check", 15, 0.5)
     assert [r.getMessage() for r in caplog.records] == [
-        "OTEL_MARGIN_BUDGET_URL='margin.internal' is not an http:// or https:// URL; ignoring it",
-        "OTEL_MARGIN_BUDGET_CACHE_TTL_S='soon' is not a number of seconds >= 0; using 15.0",
-        "OTEL_MARGIN_BUDGET_TIMEOUT_S='-1' is not a number of seconds >= 0; using 0.5",
+        "OTEL_MARGIN_BUDGET_CHECK_URL='margin.internal' is not an http:// or https:// URL; ignoring it",
+        "OTEL_MARGIN_BUDGET_CHECK_TTL_S='soon' is not a number of seconds >= 0; using 15.0",
+        "OTEL_MARGIN_BUDGET_CHECK_TIMEOUT_S='-1' is not a number of seconds >= 0; using 0.5",
     ]
