@@ -4,6 +4,8 @@ what an unknown customer, a missing exchange rate and a service that has not eva
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from otel_margin_backend.budgets.check import BudgetStates, parse_query
 from otel_margin_backend.budgets.definition import parse_body
-from otel_margin_backend.budgets.evaluation import Evaluation, evaluate_round
+from otel_margin_backend.budgets.evaluation import Evaluation, evaluate_round, run_evaluations
 from otel_margin_backend.budgets.store import put_budget, read_alerts
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.storage.database import AsyncConn
@@ -85,6 +87,26 @@ def test_a_crossing_shows_after_the_next_evaluation_round_and_not_before(db_url:
             assert sorted((a.severity, a.spend_at_crossing) for a in alerts) == [
                 ("critical", 90), ("exceeded", 100), ("warning", 75)
             ]  # fmt: skip
+
+    run(scenario())
+
+
+def test_the_evaluation_loop_fills_the_states_in_its_first_round_and_says_so(db_url: str) -> None:
+    now = datetime.now(UTC)
+
+    async def scenario() -> None:
+        async with service_pool(db_url) as pool:
+            await put(pool, "acme", {"scope": {"customer": "acct_acme"}, "period": "day", "limit": {"amount": 10}})
+            await spend(db_url, call(1, "9.50", customer="acct_acme", time=now))
+            states, ready = BudgetStates(interval_s=3600), asyncio.Event()
+            loop = asyncio.create_task(run_evaluations(pool, 3600, states=states, ready=ready))
+            try:
+                await asyncio.wait_for(ready.wait(), timeout=60)
+                assert headline(states.check("acct_acme")) == ("critical", "acme", "9.50", "10", "95.00")
+            finally:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
 
     run(scenario())
 
