@@ -189,7 +189,6 @@ class BudgetChecker:
             import requests
 
             session = self._local.session = requests.Session()
-            session.trust_env = False  # no proxy or .netrc lookups on a hot path; the URL is explicit
         return session
 
     def _fetch(self, customer: str, feature: str | None) -> tuple[BudgetState, bool]:

@@ -16,6 +16,7 @@ evaluated by ``budget_state()`` in SQL (default 75 / 90 / 100 %).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,8 @@ from typing import Any
 from otel_margin_backend.budgets import store
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.storage.database import AsyncConn
+
+log = logging.getLogger(__name__)
 
 PARAMETERS = ("customer", "feature")
 """The check's query parameters."""
@@ -88,6 +91,19 @@ class BudgetStates:
             assert row is not None
             as_of = row[0]
         self.load(statuses, as_of=as_of)
+
+    async def refresh_after_change(self, conn: AsyncConn) -> None:
+        """``refresh`` after a change the caller has committed: a failure is logged, never raised (the change
+        stands, and the next evaluation round refreshes).
+
+        Args:
+            conn: An open connection.
+        """
+        try:
+            await self.refresh(conn)
+        except Exception as exc:
+            log.warning("budget states not refreshed after a change; the next evaluation round will",
+                        extra={"error": str(exc)})  # fmt: skip
 
     def load(self, statuses: Sequence[store.BudgetStatus], *, as_of: datetime) -> None:
         """Replace the state with these rows (one swap: a check sees the old state or the new, never a mix).

@@ -103,7 +103,7 @@ def routes(
                 stored = await store.get_budget(conn, name)
                 statuses = await store.read_status(conn, name=name)
                 if states is not None:
-                    await states.refresh(conn)
+                    await states.refresh_after_change(conn)
         assert stored is not None
         code = status.HTTP_201_CREATED if change == "created" else status.HTTP_200_OK
         body = {**stored.as_json(), "change": change, "status": _status(statuses[0] if statuses else None)}
@@ -114,7 +114,7 @@ def routes(
             async with pool.connection() as conn:
                 await store.delete_budget(conn, request.path_params["name"])
                 if states is not None:
-                    await states.refresh(conn)
+                    await states.refresh_after_change(conn)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     # The check comes before /v1/budgets/{name}, which would take its path (a budget named "check" is listed only).
