@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
+from otel_margin_backend.budgets.check import BudgetStates
 from otel_margin_backend.budgets.evaluation import run_evaluations
 from otel_margin_backend.budgets.routes import routes as budget_routes
 from otel_margin_backend.budgets.webhook import outbox_depth
@@ -117,6 +118,8 @@ class Backend:
         self.simulator = create_simulator(settings.simulator, live, QualityTable.load(pricing.quality_file))
         self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
         tokens = token_check(settings)
+        # What /v1/budgets/check answers from: refreshed by every evaluation round and every REST change.
+        self.budget_states = BudgetStates(settings.budgets.evaluate_interval_s)
         revenue = settings.revenue
         self.stripe_api = create_stripe_api(revenue)  # None without an API key
         receivers = settings.receivers
@@ -156,7 +159,7 @@ class Backend:
                 *rest_usage.routes(
                     self.pipeline, tokens, max_body_bytes=body_limit, metrics=metrics, window=settings.normalize.window
                 ),
-                *budget_routes(self.pool, tokens),
+                *budget_routes(self.pool, tokens, states=self.budget_states),
                 *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api, metrics=metrics),
                 *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
                 *self.telemetry.routes(tokens),
@@ -192,10 +195,16 @@ class Backend:
         await self.simulator_schedule.start()
         await self.batcher.start()
         budgets = self.settings.budgets
+        first_round = asyncio.Event()
         self._budgets_task = asyncio.create_task(
-            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook, metrics=self.metrics),
+            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook, metrics=self.metrics,
+                            states=self.budget_states, ready=first_round),
             name="budgets",
-        )
+        )  # fmt: skip
+        # Budget checks answer from the first round's state (503 until then): wait for it, but never for a
+        # database that does not answer (the round then fails after the connect timeout and the next one retries).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(first_round.wait(), timeout=self.settings.storage.connect_timeout_s + 5)
         await self.grpc_health.serving()
         await self.grpc.start()
         self._http_task = asyncio.create_task(self.http.serve(), name="http")
