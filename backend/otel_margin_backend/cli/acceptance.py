@@ -112,7 +112,7 @@ def instrumentation(conn: Conn) -> Item:
             facts,
         )
     head = (
-        f"{len(services)} service(s) sent {calls:,} model call(s) in the last 24 h ({', '.join(services)})."
+        f"{len(services)} service(s) sent {calls:,} model call(s) in the last 24 h ({_some(services)})."
         if services
         else "No model call in the last 24 h."
     )
@@ -287,6 +287,11 @@ def ingest_latency(conn: Conn) -> Item:
         f"of the last 24 h; {under.normalize():f} % within 1 s; slowest {_seconds(slowest)}.",
         facts,
     )
+
+
+def _some(names: list[str]) -> str:
+    more = f", and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + more
 
 
 def _seconds(value: Decimal) -> str:
