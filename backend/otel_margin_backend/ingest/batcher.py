@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from otel_margin_backend.ingest.config import IngestConfig
+from otel_margin_backend.ingest.latency import LatencyTally
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.pipeline.events import UsageEvent
 from otel_margin_backend.pipeline.metrics import NOOP, Metrics
@@ -72,6 +73,8 @@ class Written:
 class _Pending:
     events: Sequence[UsageEvent]
     done: asyncio.Future[Written] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    received: float = field(default_factory=time.monotonic)
+    """When the request's events reached the batcher (the start of its receive -> stored latency)."""
 
 
 class Batcher:
@@ -85,6 +88,7 @@ class Batcher:
         writers: int = 2,
         max_isolation_writes: int = MAX_ISOLATION_WRITES,
         metrics: Metrics = NOOP,
+        latency: LatencyTally | None = None,
     ) -> None:
         """Prepare the batcher; ``start`` starts its writer tasks.
 
@@ -93,7 +97,8 @@ class Batcher:
             config: Batch size, wait and backpressure; default ``IngestConfig()``.
             writers: Concurrent writer tasks.
             max_isolation_writes: Extra writes allowed to find the refused rows of one request.
-            metrics: Where batch sizes, flush durations and pending events are reported.
+            metrics: Where batch sizes, flush durations, latencies and pending events are reported.
+            latency: Where each stored request's receive -> stored latency is counted (``ingest/latency.py``).
         """
         config = config if config is not None else IngestConfig()
         self._write = write
@@ -114,6 +119,7 @@ class Batcher:
         self.batches_written = 0
         self.events_written = 0
         self._metrics = metrics
+        self.latency = latency if latency is not None else LatencyTally()
         metrics.watch("pending", lambda: float(self._pending_events))
 
     async def start(self) -> None:
@@ -220,8 +226,10 @@ class Batcher:
         self.events_written += len(events)
         self._metrics.batch_size.record(len(events))
         self._metrics.flush_duration.record(time.perf_counter() - started)
+        stored = time.monotonic()
         offset = 0
         for item in items:
+            self._stored(item, stored)
             end = offset + len(item.events)
             _settle(item, Written([], result.outcomes[offset:end]))
             offset = end
@@ -246,7 +254,13 @@ class Batcher:
         )
         for position in refused:
             outcomes[position.index] = None
+        self._stored(item, time.monotonic())
         _settle(item, Written(refused, tuple(outcomes)))
+
+    def _stored(self, item: _Pending, at: float) -> None:
+        seconds = at - item.received
+        self._metrics.ingest_latency.record(seconds)
+        self.latency.add(seconds, len(item.events))
 
     async def _bisect(
         self,

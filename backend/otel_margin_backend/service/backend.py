@@ -24,6 +24,7 @@ from otel_margin_backend.budgets.check import BudgetStates
 from otel_margin_backend.budgets.evaluation import run_evaluations
 from otel_margin_backend.budgets.routes import routes as budget_routes
 from otel_margin_backend.budgets.webhook import outbox_depth
+from otel_margin_backend.ingest import latency as ingest_latency
 from otel_margin_backend.ingest.batcher import Batcher
 from otel_margin_backend.ingest.pipeline import IngestPipeline
 from otel_margin_backend.modelinfo.quality import QualityTable
@@ -101,7 +102,8 @@ class Backend:
         pricing = settings.pricing
         # The price-context attributes pick a price: normalization copies them onto events, the writer keeps them.
         writer = UsageWriter(self.pool, stored_attributes=frozenset(pricing.span_attributes), metrics=metrics)
-        self.batcher = Batcher(writer.write, settings.ingest, metrics=metrics)
+        self.latency = ingest_latency.LatencyTally()
+        self.batcher = Batcher(writer.write, settings.ingest, metrics=metrics, latency=self.latency)
         pricer = create_pricer(pricing)
         normalizer = Normalizer(settings.normalize, context_attributes=pricing.context_attributes)
         self.pipeline = IngestPipeline(normalizer, pricer, self.batcher, metrics=metrics)
@@ -180,6 +182,7 @@ class Backend:
         )
         self._http_task: asyncio.Task[None] | None = None
         self._budgets_task: asyncio.Task[None] | None = None
+        self._latency_task: asyncio.Task[None] | None = None
 
     @property
     def http_port(self) -> int:
@@ -194,6 +197,7 @@ class Backend:
             await self.price_sync.start()  # the stored price version is in force before the first span
         await self.simulator_schedule.start()
         await self.batcher.start()
+        self._latency_task = asyncio.create_task(ingest_latency.run_recorder(self.pool, self.latency), name="latency")
         budgets = self.settings.budgets
         first_round = asyncio.Event()
         self._budgets_task = asyncio.create_task(
@@ -242,6 +246,12 @@ class Backend:
                 await self._budgets_task
             self._budgets_task = None
         await self.batcher.shutdown()
+        if self._latency_task is not None:
+            self._latency_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._latency_task
+            self._latency_task = None
+            await ingest_latency.record(self.pool, self.latency)  # what the drained batcher stored last
         self.pipeline.close()
         await self.simulator_schedule.shutdown()
         await self.pool.close()
