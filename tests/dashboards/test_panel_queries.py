@@ -72,6 +72,7 @@ EXPECTED: dict[str, dict[int, list[str]]] = {
         14: ["received_at", "reason", "http_status", "message", "event_id", "event_type"],
         15: ["stripe_customer_id", "name", "email", "metadata_known", "currency", "net", "documents", "first_month",
              "last_month"],
+        16: ["Success"], 17: ["Median"],
     },
 }  # fmt: skip
 """The columns each panel shows, by dashboard uid and panel id (a new panel must be added here)."""
