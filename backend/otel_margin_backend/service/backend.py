@@ -126,7 +126,9 @@ class Backend:
             # A connection broken by a database restart is replaced instead of failing a batch.
             check=AsyncConnectionPool.check_connection,
         )
-        self.telemetry = Telemetry()
+        self.telemetry = Telemetry(
+            instance=f"{socket.gethostname()}/worker-{role.index}" if role.shared_ports else None
+        )
         metrics = self.metrics = self.telemetry.metrics
         pricing = settings.pricing
         # The price-context attributes pick a price: normalization copies them onto events, the writer keeps them.

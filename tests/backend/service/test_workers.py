@@ -144,11 +144,14 @@ def expected_cost(n: int) -> Decimal:
 
 
 def stats_by_worker(port: int) -> dict[int, dict[str, int]]:
-    """Each worker's own ``/v1/stats``: fresh connections until both answered."""
+    """Each worker's own ``/v1/stats`` (and its budget check's state): fresh connections until both answered."""
     seen: dict[int, dict[str, int]] = {}
     for _ in range(200):
-        with httpx.Client(headers=AUTH, timeout=10) as client:  # a new connection each time
-            answer = client.get(f"http://127.0.0.1:{port}/v1/stats").json()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10) as client:  # a connection
+            answer = client.get("/v1/stats").json()
+            # Only the primary evaluates budgets; the other answers checks from the states it refreshes.
+            check = client.get("/v1/budgets/check", params={"customer": "acct_1"})
+        assert (check.status_code, check.json()["state"]) == (200, "none"), check.text
         seen[answer["worker"]] = answer
         if len(seen) == 2:
             break
@@ -236,3 +239,20 @@ def test_two_workers_store_every_span_once_and_stop_with_nothing_lost(tsdb_url: 
     per_worker = [r for r in stopped if "worker" in r]
     assert parent["events_stored"] == sum(r["events_stored"] for r in per_worker) == len(after)  # type: ignore[misc]
     assert all(r["spans_received"] for r in per_worker)
+
+
+def test_a_worker_that_dies_stops_the_others_and_serve_exits_1(tsdb_url: str, tmp_path: Path) -> None:
+    serve = Serve(tsdb_url, tmp_path)
+    try:
+        pids = serve.wait_serving()["pids"]
+        assert isinstance(pids, list)
+        os.kill(pids[1], signal.SIGKILL)
+        code = serve.proc.wait(timeout=90)
+    finally:
+        serve.stop()
+    assert code == 1
+    log = serve.log_path.read_text()
+    assert f"worker 1 (pid {pids[1]}) exited with code -9, so every worker was stopped: see its log above" in log
+    assert [r for r in serve.lines() if r["message"] == "stopped" and r.get("worker") == 0]  # drained, not killed
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[0], 0)
