@@ -27,6 +27,8 @@ import httpx
 import psycopg
 import pytest
 
+from otel_margin_backend.receivers.config import default_workers
+from otel_margin_backend.settings import Settings
 from tests.deploy.ports import free_ports
 from tests.support.spans import chat_attrs, request, span
 from tests.support.stores import Server
@@ -256,3 +258,14 @@ def test_a_worker_that_dies_stops_the_others_and_serve_exits_1(tsdb_url: str, tm
     assert [r for r in serve.lines() if r["message"] == "stopped" and r.get("worker") == 0]  # drained, not killed
     with pytest.raises(ProcessLookupError):
         os.kill(pids[0], 0)
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 1), (3, 1), (4, 2), (6, 3), (8, 4), (64, 4)])
+def test_the_default_is_half_the_cpus_from_1_to_4(cpus: int, workers: int) -> None:
+    assert default_workers(cpus) == workers
+
+
+def test_the_setting_wins_over_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().receivers.worker_count == default_workers()
+    monkeypatch.setenv("OTEL_MARGIN_WORKERS", "3")
+    assert Settings().receivers.worker_count == 3
