@@ -76,10 +76,17 @@ def supervise(database_url: str, settings: Settings, count: int) -> None:
     check_free(receivers.grpc_host, receivers.grpc_port, setting="OTEL_MARGIN_GRPC_PORT")
     check_free(receivers.http_host, receivers.http_port, setting="OTEL_MARGIN_HTTP_PORT")
     # Held until every worker listens: the ports stay ours, and port 0 becomes one port every worker binds.
-    holds = [
-        bind_shared(receivers.grpc_host, receivers.grpc_port),
-        bind_shared(receivers.http_host, receivers.http_port),
-    ]
+    holds: list[socket.socket] = []
+    try:
+        holds.append(bind_shared(receivers.grpc_host, receivers.grpc_port))
+        holds.append(bind_shared(receivers.http_host, receivers.http_port))
+    except OSError as exc:  # e.g. a port below 1024 without the privilege, or an address not on this host
+        _release(holds)
+        raise OtelMarginError(
+            f"cannot bind the receivers' ports ({receivers.grpc_host}:{receivers.grpc_port}, "
+            f"{receivers.http_host}:{receivers.http_port}): {exc.strerror or exc}; check OTEL_MARGIN_GRPC_HOST/_PORT "
+            "and OTEL_MARGIN_HTTP_HOST/_PORT"
+        ) from None
     grpc_port, http_port = (int(sock.getsockname()[1]) for sock in holds)
     ports = receivers.model_copy(update={"grpc_port": grpc_port, "http_port": http_port})
     settings = settings.model_copy(update={"receivers": ports})

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -66,8 +67,9 @@ def tsdb_url(timescale_server: Server) -> Iterator[str]:
 class Serve:
     """``otel-margin serve --workers 2`` on free ports, its log in a file."""
 
-    def __init__(self, url: str, tmp: Path) -> None:
+    def __init__(self, url: str, tmp: Path, *, http_port: int | None = None) -> None:
         self.http_port, self.grpc_port = free_ports(2)
+        self.http_port = http_port or self.http_port
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_MARGIN_")}
         env.update({
             "OTEL_MARGIN_DATABASE_URL": url, "OTEL_MARGIN_DATA_DIR": str(tmp),
@@ -269,3 +271,17 @@ def test_the_setting_wins_over_the_rule(monkeypatch: pytest.MonkeyPatch) -> None
     assert Settings().receivers.worker_count == default_workers()
     monkeypatch.setenv("OTEL_MARGIN_WORKERS", "3")
     assert Settings().receivers.worker_count == 3
+
+
+def test_a_port_another_process_holds_is_one_clear_line(tsdb_url: str, tmp_path: Path) -> None:
+    with socket.socket() as other:  # a server without SO_REUSEPORT: sharing would be silent with it set
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        serve = Serve(tsdb_url, tmp_path, http_port=taken)
+        code = serve.proc.wait(timeout=90)
+        serve.stop()
+    assert code == 1
+    log = serve.log_path.read_text()
+    assert "Traceback" not in log
+    assert f"error: cannot bind 127.0.0.1:{taken} (OTEL_MARGIN_HTTP_PORT): Address already in use; is another " in log
