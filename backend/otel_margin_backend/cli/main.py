@@ -17,6 +17,7 @@ from rich.table import Table
 
 from otel_margin_backend import __version__
 from otel_margin_backend.analytics.pnl import GroupBy
+from otel_margin_backend.cli.bills import bills_app
 from otel_margin_backend.cli.budgets import budgets_app
 from otel_margin_backend.cli.common import console, err, load_settings, user_errors
 from otel_margin_backend.cli.grafana import grafana_app
@@ -40,6 +41,7 @@ app.add_typer(stripe_app, name="stripe")
 app.add_typer(revenue_app, name="revenue")
 app.add_typer(fx_app, name="fx")
 app.add_typer(grafana_app, name="grafana")
+app.add_typer(bills_app, name="bills")
 
 
 def _print_version(wanted: bool) -> None:

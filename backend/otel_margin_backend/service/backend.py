@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
+from otel_margin_backend.bills.job import BillSyncJob
 from otel_margin_backend.budgets.evaluation import run_evaluations
 from otel_margin_backend.budgets.routes import routes as budget_routes
 from otel_margin_backend.budgets.webhook import outbox_depth
@@ -116,6 +117,8 @@ class Backend:
         )
         self.simulator = create_simulator(settings.simulator, live, QualityTable.load(pricing.quality_file))
         self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
+        # Imports the providers' bills daily (only those whose admin key is set).
+        self.bill_sync = BillSyncJob(database_url, settings.bills, connect_timeout_s=settings.storage.connect_timeout_s)
         tokens = token_check(settings)
         revenue = settings.revenue
         self.stripe_api = create_stripe_api(revenue)  # None without an API key
@@ -190,6 +193,7 @@ class Backend:
         if self.price_sync is not None:
             await self.price_sync.start()  # the stored price version is in force before the first span
         await self.simulator_schedule.start()
+        await self.bill_sync.start()
         await self.batcher.start()
         budgets = self.settings.budgets
         self._budgets_task = asyncio.create_task(
@@ -235,6 +239,7 @@ class Backend:
         await self.batcher.shutdown()
         self.pipeline.close()
         await self.simulator_schedule.shutdown()
+        await self.bill_sync.shutdown()
         await self.pool.close()
         if self.stripe_api is not None:
             self.stripe_api.close()
