@@ -21,6 +21,7 @@ import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
 from otel_margin_backend.bills.job import BillSyncJob
+from otel_margin_backend.bills.reconcile import set_thresholds as set_bill_thresholds
 from otel_margin_backend.budgets.evaluation import run_evaluations
 from otel_margin_backend.budgets.routes import routes as budget_routes
 from otel_margin_backend.budgets.webhook import outbox_depth
@@ -60,6 +61,7 @@ def prepare(store: Store, settings: Settings) -> list[AppliedMigration]:
     with store.connection() as conn:
         applied = migrate(conn, reader_role=config.reader_role, reader_password=password)
         prepare_revenue(conn, settings.revenue)
+        set_bill_thresholds(conn, settings.bills.gap_alert_percent, settings.bills.coverage_floor_percent)
         info = server_info(conn)
     log.info(
         "database ready",
