@@ -6,9 +6,13 @@ next), never a traceback.
 
 from __future__ import annotations
 
-from datetime import UTC, date
+import csv
+import io
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,6 +21,10 @@ from rich.table import Table
 
 from otel_margin_backend.cli.common import console, err, load_settings, user_errors
 from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.pipeline.money import money
+
+if TYPE_CHECKING:
+    from otel_margin_backend.bills.reconcile import BillReconciliation, ProjectReconciliation
 
 bills_app = typer.Typer(
     name="bills",
@@ -123,3 +131,111 @@ def imports(
                       f"{r.first_day} to {r.last_day}", r.status, f"{r.days_stored} days, {r.lines:,} lines",
                       escape(r.error or ""))  # fmt: skip
     console.print(table)
+
+
+RECONCILE_DAYS = 30
+"""Days ``bills reconcile`` covers without ``--from``/``--to`` (ending today, UTC)."""
+
+
+@bills_app.command()
+def reconcile(
+    start: Annotated[str | None, typer.Option("--from", help="First UTC day (default: 30 days ago).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last UTC day, included (default: today).")] = None,
+    by: Annotated[str, typer.Option("--by", help="model, project, day, provider or detail (day x model).")] = "model",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """The bill against the spans: billed vs computed, the gap's causes, and the bill's attribution coverage."""
+    from otel_margin_backend.bills import reconcile as rec
+    from otel_margin_backend.bills.mapping import apply_mapping_file
+    from otel_margin_backend.storage.database import Store
+
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
+    settings = load_settings()
+    with user_errors():
+        grouping = rec.check_by(by)
+        today = datetime.now(UTC).date()
+        first, last = _days(start, end, today - timedelta(days=RECONCILE_DAYS - 1), today)
+        with Store(settings.storage) as db, db.connection() as conn:
+            apply_mapping_file(conn, settings.bills.mapping_file)
+            rows = rec.read(conn, first, last, grouping)
+    label = f"{first} to {last} (UTC)"
+    if fmt == "json":
+        console.print_json(json.dumps({"from": first.isoformat(), "to": last.isoformat(), "by": by,
+                                       "rows": [rec.as_json(r) for r in rows]}))  # fmt: skip
+        return
+    if fmt == "csv":
+        console.out(_csv([rec.as_json(r) for r in rows]), end="")
+        return
+    if not rows:
+        console.print(f"No bill from {label}: import one with otel-margin bills sync --provider openai (or anthropic).")
+        return
+    if grouping == "project":
+        console.print(_projects_table(rows, label))  # type: ignore[arg-type]
+        return
+    console.print(_table(rows, grouping, label))  # type: ignore[arg-type]
+    _notes(rows, settings.bills.gap_alert_percent, settings.bills.coverage_floor_percent)  # type: ignore[arg-type]
+
+
+def _usd(amount: Decimal | None) -> str:
+    return money(amount, small_places=4)
+
+
+def _key(row: BillReconciliation, by: str) -> str:
+    parts = [row.day.isoformat() if row.day else "", row.provider, row.model if row.model is not None else ""]
+    if by == "model":
+        parts = [row.provider, row.model or "(no model)"]
+    elif by == "day":
+        parts = [row.day.isoformat() if row.day else "", row.provider]
+    elif by == "provider":
+        parts = [row.provider]
+    return " ".join(p for p in parts if p)
+
+
+def _table(rows: list[BillReconciliation], by: str, label: str) -> Table:
+    table = Table(by, "billed", "computed", "gap", "unseen", "price diff", "unpriced", "coverage",
+                  title=f"Bill vs spans by {by}, {label}")  # fmt: skip
+    for r in rows:
+        gap = f"{_usd(r.gap)} ({r.gap_pct}%)" if r.gap_pct is not None else _usd(r.gap)
+        table.add_row(
+            escape(_key(r, by)),
+            _usd(r.billed),
+            _usd(r.computed),
+            f"[red]{gap}[/]" if r.gap_alert else gap,
+            _usd(r.unseen),
+            _usd(r.price_diff),
+            _usd(r.unpriced),
+            "—" if r.coverage_pct is None else
+            f"[yellow]{r.coverage_pct}%[/]" if r.coverage_alert else f"{r.coverage_pct}%",
+        )  # fmt: skip
+    return table
+
+
+def _notes(rows: list[BillReconciliation], gap_pct: Decimal, floor_pct: Decimal) -> None:
+    missing = sorted({s.strip() for r in rows if r.missing_from for s in r.missing_from.split(",")})
+    if missing:
+        console.print(f"Billed calls no span shows come from: {escape(', '.join(missing))} (instrument them).")
+    if any(r.gap_alert for r in rows):
+        console.print(f"[red]Red[/]: the gap is over {gap_pct}% of billed. Coverage in [yellow]yellow[/]: under "
+                      f"{floor_pct}%. See docs/reconciliation.md for what each column means.")  # fmt: skip
+    if any(r.unseen is None and r.billed for r in rows):
+        console.print("— : billed without token counts (tools, storage, an invoice without tokens): gap only.")
+
+
+def _projects_table(rows: list[ProjectReconciliation], label: str) -> Table:
+    table = Table("provider", "project", "service", "billed", "billed tokens", "seen tokens", "unseen",
+                  title=f"Bill by project, {label}")  # fmt: skip
+    for r in rows:
+        table.add_row(escape(r.provider), escape(r.project or "(default)"), escape(r.services or "(unmapped)"),
+                      _usd(r.billed), f"{r.billed_tokens:,}",
+                      "—" if r.seen_tokens is None else f"{r.seen_tokens:,}", _usd(r.unseen))  # fmt: skip
+    return table
+
+
+def _csv(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    return out.getvalue()
