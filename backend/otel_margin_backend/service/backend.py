@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from otel_margin_backend.bills.job import BillSyncJob
 from otel_margin_backend.bills.reconcile import set_thresholds as set_bill_thresholds
+from otel_margin_backend.bills.routes import routes as bill_routes
 from otel_margin_backend.budgets.evaluation import run_evaluations
 from otel_margin_backend.budgets.routes import routes as budget_routes
 from otel_margin_backend.budgets.webhook import outbox_depth
@@ -164,6 +165,7 @@ class Backend:
                 *budget_routes(self.pool, tokens),
                 *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api, metrics=metrics),
                 *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
+                *bill_routes(self.pool, tokens),
                 *self.telemetry.routes(tokens),
             ],
             stats=self.pipeline.stats,

@@ -54,6 +54,7 @@ ROWS = [
     Row("GET /v1/pnl", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/customers/actions", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/simulate", "read", "401", "403 (ingest)", "200"),
+    Row("GET /v1/bills/reconcile", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets/{name}", "read", "401", "403 (ingest)", "200"),
     Row("PUT /v1/budgets/{name}", "admin", "401", "403 (read)", "200"),
