@@ -177,8 +177,11 @@ def reconcile(
     _notes(rows, settings.bills.gap_alert_percent, settings.bills.coverage_floor_percent)  # type: ignore[arg-type]
 
 
-def _usd(amount: Decimal | None) -> str:
-    return money(amount, small_places=4)
+def usd_text(amount: Decimal | None) -> str:
+    """An amount of the reconciliation tables (USD, the title says so): ``25.35``, ``0.1350`` under 1, ``0``, ``—``."""
+    if amount is not None and amount == 0:
+        return "0"
+    return money(amount, small_places=4).replace("$", "")
 
 
 def _key(row: BillReconciliation, by: str) -> str:
@@ -193,18 +196,18 @@ def _key(row: BillReconciliation, by: str) -> str:
 
 
 def _table(rows: list[BillReconciliation], by: str, label: str) -> Table:
-    table = Table(by, "billed", "computed", "gap", "unseen", "price diff", "unpriced", "coverage",
-                  title=f"Bill vs spans by {by}, {label}")  # fmt: skip
+    table = Table(by, "billed", "computed", "gap", "unseen", "price", "unpriced", "covered",
+                  title=f"Bill vs spans by {by}, {label}, USD")  # fmt: skip
     for r in rows:
-        gap = f"{_usd(r.gap)} ({r.gap_pct}%)" if r.gap_pct is not None else _usd(r.gap)
+        gap = f"{usd_text(r.gap)}\n{r.gap_pct}%" if r.gap_pct is not None else usd_text(r.gap)
         table.add_row(
             escape(_key(r, by)),
-            _usd(r.billed),
-            _usd(r.computed),
+            usd_text(r.billed),
+            usd_text(r.computed),
             f"[red]{gap}[/]" if r.gap_alert else gap,
-            _usd(r.unseen),
-            _usd(r.price_diff),
-            _usd(r.unpriced),
+            usd_text(r.unseen),
+            usd_text(r.price_diff),
+            usd_text(r.unpriced),
             "—" if r.coverage_pct is None else
             f"[yellow]{r.coverage_pct}%[/]" if r.coverage_alert else f"{r.coverage_pct}%",
         )  # fmt: skip
@@ -217,18 +220,22 @@ def _notes(rows: list[BillReconciliation], gap_pct: Decimal, floor_pct: Decimal)
         console.print(f"Billed calls no span shows come from: {escape(', '.join(missing))} (instrument them).")
     if any(r.gap_alert for r in rows):
         console.print(f"[red]Red[/]: the gap is over {gap_pct}% of billed. Coverage in [yellow]yellow[/]: under "
-                      f"{floor_pct}%. See docs/reconciliation.md for what each column means.")  # fmt: skip
+                      f"{floor_pct}%.")  # fmt: skip
+    console.print(
+        "gap = unseen (calls no span shows) + price (same tokens, other money) + unpriced; covered: "
+        "share of the bill on calls with a customer. docs/reconciliation.md says how to act on each."
+    )
     if any(r.unseen is None and r.billed for r in rows):
         console.print("— : billed without token counts (tools, storage, an invoice without tokens): gap only.")
 
 
 def _projects_table(rows: list[ProjectReconciliation], label: str) -> Table:
     table = Table("provider", "project", "service", "billed", "billed tokens", "seen tokens", "unseen",
-                  title=f"Bill by project, {label}")  # fmt: skip
+                  title=f"Bill by project, {label}, USD")  # fmt: skip
     for r in rows:
         table.add_row(escape(r.provider), escape(r.project or "(default)"), escape(r.services or "(unmapped)"),
-                      _usd(r.billed), f"{r.billed_tokens:,}",
-                      "—" if r.seen_tokens is None else f"{r.seen_tokens:,}", _usd(r.unseen))  # fmt: skip
+                      usd_text(r.billed), f"{r.billed_tokens:,}",
+                      "—" if r.seen_tokens is None else f"{r.seen_tokens:,}", usd_text(r.unseen))  # fmt: skip
     return table
 
 
