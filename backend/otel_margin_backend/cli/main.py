@@ -24,6 +24,7 @@ from otel_margin_backend.cli.grafana import grafana_app
 from otel_margin_backend.cli.prices import prices_app
 from otel_margin_backend.cli.revenue import customers_app, fx_app, revenue_app, stripe_app
 from otel_margin_backend.cli.simulate import simulate
+from otel_margin_backend.cli.verify import verify
 from otel_margin_backend.pipeline.errors import OtelMarginError
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.add_typer(prices_app, name="prices")
 app.add_typer(budgets_app, name="budgets")
 app.command()(simulate)
+app.command()(verify)
 app.add_typer(customers_app, name="customers")
 app.add_typer(stripe_app, name="stripe")
 app.add_typer(revenue_app, name="revenue")
