@@ -166,6 +166,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SIMULATOR_IGNORE_MODALITIES", "simulator.ignore_modalities"),
     Variable("SIMULATOR_ALLOW_UNKNOWN_CONTEXT", "simulator.allow_unknown_context"),
     Variable("SIMULATOR_ALLOW_DEPRECATED", "simulator.allow_deprecated"),
+    Variable("SIMULATOR_ENGINEERING_HOURS", "simulator.engineering_hours"),
+    Variable("SIMULATOR_HOURLY_RATE", "simulator.hourly_rate"),
     Variable("SIMULATOR_INTERVAL_S", "simulator.interval_s"),
     Variable("SIMULATOR_KEEP_RUNS", "simulator.keep_runs"),
     # analytics/config.py

@@ -123,14 +123,15 @@ class Seeder:
             (at, reason),
         )
 
-    def simulator_run(self, computed_at: datetime) -> None:
+    def simulator_run(self, computed_at: datetime, *, hours: str = "16", rate: str = "150") -> None:
         """A simulator run: chat on gpt-4o, with a suggested cheaper candidate and an excluded one."""
         with psycopg.connect(self.url, autocommit=True) as conn:
             row = conn.execute(
-                "INSERT INTO simulator_runs (computed_at, period_start, period_end, price_version, candidates, groups)"
-                " VALUES (%s, %s, %s, 'genai-prices 0.2.3', %s, 1) RETURNING run_id",
+                "INSERT INTO simulator_runs (computed_at, period_start, period_end, price_version, candidates, groups,"
+                " engineering_hours, hourly_rate) VALUES (%s, %s, %s, 'genai-prices 0.2.3', %s, 1, %s, %s)"
+                " RETURNING run_id",
                 (computed_at, computed_at - timedelta(days=30), computed_at,
-                 ["openai/gpt-4.1-mini", "anthropic/claude-haiku"]),
+                 ["openai/gpt-4.1-mini", "anthropic/claude-haiku"], Decimal(hours), Decimal(rate)),
             ).fetchone()  # fmt: skip
             assert row is not None
             results = [

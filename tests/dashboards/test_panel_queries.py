@@ -37,6 +37,8 @@ EXPECTED: dict[str, dict[int, list[str]]] = {
         1: ["Customers"], 2: ["Unprofitable customers"],
         3: ["customer", "revenue", "cost", "margin", "margin_pct", "cost_share_pct", "calls", "unpriced_calls",
             "estimated_calls", "currency", "unconverted"],
+        4: ["customer", "month", "revenue", "cost", "margin_pct", "target_margin_pct", "required_revenue",
+            "price_change_pct", "note", "currency"],
     },
     "otel-margin-customer": {
         1: ["Revenue"], 2: ["AI cost"], 3: ["Margin"], 4: ["Margin %"],
@@ -48,9 +50,11 @@ EXPECTED: dict[str, dict[int, list[str]]] = {
         1: ["Savings"], 2: ["Suggested swaps"], 3: ["Computed at"], 4: ["Since"],
         5: ["feature", "provider", "model", "candidate", "events", "skipped_events", "current_cost", "simulated_cost",
             "savings", "savings_percent", "benchmark", "quality_current", "quality_candidate", "quality_per_dollar",
-            "rank", "suggested", "excluded_reason"],
+            "rank", "suggested", "excluded_reason", "monthly_savings", "migration_cost", "payback_months"],
         6: ["provider", "model", "kind", "condition", "amount", "list_amount", "discount_percent", "currency",
             "valid_from", "source", "price_version", "override_version"],
+        7: ["feature", "provider", "model", "candidate", "savings", "monthly_savings", "engineering_hours",
+            "hourly_rate", "migration_cost", "payback_months"],
     },
     "otel-margin-budgets": {
         1: ["exceeded"], 2: ["critical"], 3: ["warning"], 4: ["Open alerts"],
@@ -101,6 +105,9 @@ def seed_everything(url: str) -> Seeder:
         ("o'brien", "chat", "1.00", hour),
         ("(unattributed)", "chat", "5.00", hour),
     ])  # fmt: skip
+    # The last full month (the target-margin table's), on its first day: outside the 7-day range whatever today is.
+    last_month = (hour.replace(day=1) - timedelta(days=1)).replace(day=1, hour=1)
+    seeder.costs([("acme", "chat", "20.00", last_month)])
     seeder.call(customer="acme", feature="chat", at=hour, cost="0.75", provider="anthropic", model="claude-haiku")
     seeder.call(customer="acme", feature="chat", at=hour, cost=None, model="mystery-model")
     seeder.call(customer="acme", feature="summarize", at=hour, cost="0.10", estimated=True)
@@ -144,6 +151,9 @@ def variables(conn: psycopg.Connection[Any], board: dict[str, Any], ctx: QueryCo
     """Each variable's options from its own query: multi-value ones select All, single ones the detail customer."""
     out: dict[str, Variable] = {}
     for variable in board["templating"]["list"]:
+        if variable["type"] == "textbox":
+            out[variable["name"]] = Variable(variable["query"])
+            continue
         _, _, rows = run(conn, expand(variable["query"], ctx))
         options = [row[0] for row in rows]
         assert options, f"variable {variable['name']} has no options"

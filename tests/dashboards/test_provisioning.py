@@ -179,6 +179,9 @@ def test_variables_are_queried_and_used_through_sqlstring(uid: str) -> None:
     board = dashboards()[uid]
     variables = {v["name"]: v for v in board["templating"]["list"]}
     for variable in variables.values():
+        if variable["type"] == "textbox":  # typed by the user (a target margin): quoted by sqlstring, then cast
+            assert variable["query"] == variable["current"]["value"], "opens on its default"
+            continue
         assert variable["type"] == "query" and variable["datasource"]["uid"] == "otel-margin"
         assert variable["refresh"] == 2, "refreshed when the time range changes"
     for panel in panels(board):

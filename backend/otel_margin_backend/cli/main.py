@@ -26,6 +26,7 @@ from otel_margin_backend.cli.revenue import customers_app, fx_app, revenue_app, 
 from otel_margin_backend.cli.simulate import simulate
 from otel_margin_backend.cli.verify import verify
 from otel_margin_backend.pipeline.errors import OtelMarginError
+from otel_margin_backend.settings import Settings
 
 app = typer.Typer(
     name="otel-margin",
@@ -190,6 +191,13 @@ def pnl(
     cost_basis: Annotated[
         str, typer.Option("--cost-basis", help="computed (from spans, the default) or billed (scaled to the bill).")
     ] = "computed",
+    target_margin: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead: per customer, the monthly revenue that reaches this margin %, e.g. 60, at the "
+            "last full month's cost (or --month's)."
+        ),
+    ] = None,
 ) -> None:
     """Profit and loss: revenue, AI cost, margin and margin % for a month or a range.
 
@@ -205,6 +213,9 @@ def pnl(
     if cost_basis not in ("computed", "billed"):
         raise typer.BadParameter(f"{cost_basis!r}: use computed or billed", param_hint="--cost-basis")
     settings = load_settings()
+    if target_margin is not None:
+        _target_pnl(settings, target_margin, month=month, ranged=bool(start or end), by=by, fmt=fmt)
+        return
     with user_errors():
         span = pnl_read.period(month=month, start=start, end=end)
         with Store(settings.storage) as store, store.connection() as conn:
@@ -233,6 +244,39 @@ def pnl(
     console.print(render.quality_line(quality))
     if projection and span.start <= now < span.end:
         console.print(render.projection_line(projection[0]))
+
+
+def _target_pnl(settings: Settings, target_margin: str, *, month: str | None, ranged: bool, by: str, fmt: str) -> None:
+    """``pnl --target-margin``: customer_target_pricing() as a table, JSON or CSV."""
+    from otel_margin_backend.analytics import target
+    from otel_margin_backend.storage.database import Store
+
+    with user_errors():
+        if ranged or by != "customer":
+            raise OtelMarginError(
+                "--target-margin prices customers at a full month's cost: drop --from/--to and --by (use --month "
+                "for an earlier month)"
+            )
+        target_pct = target.parse_target(target_margin)
+        span = target.trailing_month(month)
+        with Store(settings.storage) as store, store.connection() as conn:
+            rows = target.read_target(conn, target_pct, span)
+    if fmt == "json":
+        console.print_json(data={"month": span.label, "target_margin_pct": str(target_pct),
+                                 "rows": [target.target_json(r) for r in rows]})  # fmt: skip
+        return
+    if fmt == "csv":
+        console.out(target.target_csv(rows), end="")
+        return
+    if not rows:
+        console.print(f"No usage or revenue for {span.label}.")
+        return
+    title = f"Revenue for a {target_pct} % margin at the cost of {span.label}"
+    console.print(target.target_table(rows, title=title))
+    console.print(
+        "Revenue needed = the month's AI cost / (1 - target/100), rounded up to the cent; the price change is "
+        "against the month's revenue."
+    )
 
 
 @app.command()

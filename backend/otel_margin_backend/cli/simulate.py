@@ -32,6 +32,13 @@ def simulate(
         str | None, typer.Option("--from", help="First day or instant, e.g. 2026-11-01 (default: 30 days ago).")
     ] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last day (inclusive) or end instant (default: now).")] = None,
+    engineering_hours: Annotated[
+        str | None,
+        typer.Option(help="Engineering hours a swap takes, for its payback (default: the setting, 16)."),
+    ] = None,
+    hourly_rate: Annotated[
+        str | None, typer.Option(help="USD per engineering hour (default: the setting, 150).")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     quality_file: Annotated[
         Path | None, typer.Option(help="YAML extending the bundled quality table (your own eval scores).")
@@ -41,7 +48,10 @@ def simulate(
         typer.Option(help="Most benchmark points a suggestion may lose, or none (default: the setting, 10)."),
     ] = None,
 ) -> None:
-    """Re-price each feature's recent calls on candidate models at current prices; rank by quality per dollar."""
+    """Re-price each feature's recent calls on candidate models at current prices; rank by quality per dollar.
+
+    Each suggestion shows its payback: engineering hours x hourly rate, over its savings scaled to 30 days.
+    """
     from otel_margin_backend.modelinfo.quality import QualityTable
     from otel_margin_backend.pricedata.store import book_in_force
     from otel_margin_backend.simulator.params import build_request
@@ -53,7 +63,8 @@ def simulate(
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
     settings = load_settings()
     with user_errors():
-        request = build_request(feature=feature, customer=customer, candidates=candidates, start=start, end=end)
+        request = build_request(feature=feature, customer=customer, candidates=candidates, start=start, end=end,
+                                engineering_hours=engineering_hours, hourly_rate=hourly_rate)  # fmt: skip
         pricing = settings.pricing
         quality = QualityTable.load(quality_file or pricing.quality_file)
         config = settings.simulator

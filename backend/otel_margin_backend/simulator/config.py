@@ -27,6 +27,15 @@ DEFAULT_CANDIDATES: tuple[str, ...] = (
 """Widely used models across providers, each in the bundled price data with a known context window and not
 deprecated (a test keeps it so). Scores for about half of them are in the bundled quality table."""
 
+DEFAULT_ENGINEERING_HOURS = Decimal(16)
+"""Two engineering days: change the model name, re-run the feature's evals, watch a canary (the tutorial's example)."""
+DEFAULT_HOURLY_RATE = Decimal(150)
+"""USD per engineering hour, fully loaded (the tutorial's example)."""
+MAX_ENGINEERING_HOURS = Decimal(100_000)
+"""Most engineering hours a swap may be given (about 50 person-years: anything above is a typo)."""
+MAX_HOURLY_RATE = Decimal(100_000)
+"""Most USD per hour a swap may be given."""
+
 DEFAULT_BENCHMARKS: tuple[str, ...] = ("gpqa_diamond", "mmlu_pro")
 """GPQA Diamond first: the bundled quality table has it for every model it lists; MMLU-Pro for fewer."""
 
@@ -59,6 +68,11 @@ class SimulatorConfig(BaseModel):
     because the simulator could not show they fit the largest observed input)."""
     allow_deprecated: bool = False
     """Keep candidates the provider has deprecated. Default: false."""
+    engineering_hours: Decimal = Field(default=DEFAULT_ENGINEERING_HOURS, ge=0, le=MAX_ENGINEERING_HOURS)
+    """Engineering hours a swap takes, for its migration cost and payback (``simulate --engineering-hours``).
+    Default: 16."""
+    hourly_rate: Decimal = Field(default=DEFAULT_HOURLY_RATE, ge=0, le=MAX_HOURLY_RATE)
+    """USD per engineering hour; migration cost = hours x rate (``simulate --hourly-rate``). Default: 150."""
     interval_s: float = Field(default=3600.0, ge=1)
     """How often the scheduler materializes a run into ``simulator_results``. Default: 3600 s."""
     keep_runs: int = Field(default=168, ge=1)

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.periods import hour_end
+from otel_margin_backend.simulator.config import MAX_ENGINEERING_HOURS, MAX_HOURLY_RATE
 from otel_margin_backend.simulator.simulator import SimulationRequest
 
 FIRST_YEAR = 1970
 """Earliest year of ``from`` / ``to``."""
 LAST_YEAR = 9998
 """Latest year of ``from`` / ``to`` (so the window's arithmetic stays inside what a datetime holds)."""
-PARAMETERS = ("feature", "customer", "candidates", "from", "to")
+PARAMETERS = ("feature", "customer", "candidates", "from", "to", "engineering_hours", "hourly_rate")
 """Query parameters ``GET /v1/simulate`` accepts (the CLI options of the same names)."""
 
 
@@ -75,6 +77,31 @@ def parse_candidates(text: str | None) -> tuple[str, ...] | None:
     return specs
 
 
+def parse_amount(text: str | None, *, name: str, most: Decimal) -> Decimal | None:
+    """A number from 0 to ``most`` (engineering hours, an hourly rate); None or blank means the setting.
+
+    Args:
+        text: The value as given.
+        name: The parameter's name, for the error.
+        most: The largest value allowed.
+
+    Returns:
+        The number, or None.
+
+    Raises:
+        PermanentError: not a number, or outside 0 to ``most``.
+    """
+    if text is None or not text.strip():
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or not 0 <= value <= most:
+        raise PermanentError(f"{name}: {text[:40]!r} is not a number from 0 to {most}")
+    return value + 0  # -0 -> 0
+
+
 def build_request(
     *,
     feature: str | None = None,
@@ -82,6 +109,8 @@ def build_request(
     candidates: str | None = None,
     start: str | None = None,
     end: str | None = None,
+    engineering_hours: str | None = None,
+    hourly_rate: str | None = None,
 ) -> SimulationRequest:
     """A simulation request from textual parameters.
 
@@ -91,6 +120,8 @@ def build_request(
         candidates: ``a,b``.
         start: ``from``.
         end: ``to``.
+        engineering_hours: Hours a swap takes (default: the setting).
+        hourly_rate: USD per hour (default: the setting).
 
     Returns:
         The request.
@@ -104,6 +135,8 @@ def build_request(
         candidates=parse_candidates(candidates),
         start=parse_moment(start, name="from", end=False) if start else None,
         end=parse_moment(end, name="to", end=True) if end else None,
+        engineering_hours=parse_amount(engineering_hours, name="engineering_hours", most=MAX_ENGINEERING_HOURS),
+        hourly_rate=parse_amount(hourly_rate, name="hourly_rate", most=MAX_HOURLY_RATE),
     )
 
 
@@ -128,4 +161,6 @@ def request_from_query(params: Mapping[str, str]) -> SimulationRequest:
         candidates=params.get("candidates"),
         start=params.get("from"),
         end=params.get("to"),
+        engineering_hours=params.get("engineering_hours"),
+        hourly_rate=params.get("hourly_rate"),
     )

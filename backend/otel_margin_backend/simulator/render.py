@@ -15,12 +15,32 @@ from typing import Any
 from rich.table import Table
 
 from otel_margin_backend.pipeline.money import cost_text, money
-from otel_margin_backend.simulator.report import CandidateResult, GroupResult, Simulation
+from otel_margin_backend.simulator.report import CandidateResult, GroupResult, Payback, Simulation
 from otel_margin_backend.simulator.results import RESULT_COLUMNS, result_rows
 
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+NO_PAYBACK = "no payback"
+"""What the table shows when a swap's monthly savings are not above $0.00 (JSON: ``payback_months`` null)."""
+
+
+def payback_json(p: Payback | None) -> dict[str, Any]:
+    """A payback as JSON-ready values (exact decimal strings; all null when it was not computed).
+
+    Args:
+        p: The payback, or None.
+
+    Returns:
+        ``migration_cost``, ``monthly_savings`` and ``payback_months``.
+    """
+    return {
+        "migration_cost": _text(p.migration_cost) if p else None,
+        "monthly_savings": _text(p.monthly_savings) if p else None,
+        "payback_months": _text(p.payback_months) if p else None,
+    }
 
 
 def candidate_json(c: CandidateResult) -> dict[str, Any]:
@@ -44,6 +64,7 @@ def candidate_json(c: CandidateResult) -> dict[str, Any]:
         "quality_per_dollar": _text(c.quality_per_dollar),
         "context_window": c.context_window,
         "excluded": c.excluded,
+        **payback_json(c.payback),
     }
 
 
@@ -72,6 +93,7 @@ def group_json(g: GroupResult) -> dict[str, Any]:
         "simulated_cost": _text(suggestion.simulated_cost) if suggestion else None,
         "savings": _text(suggestion.savings) if suggestion else None,
         "savings_percent": _text(suggestion.savings_percent) if suggestion else None,
+        **payback_json(suggestion.payback if suggestion else None),
         "benchmark": g.benchmark,
         "quality": _text(g.quality),
         "quality_difference": _text(g.quality_difference),
@@ -107,12 +129,14 @@ def to_json(simulation: Simulation) -> dict[str, Any]:
         "override_version": simulation.override_version,
         "quality_versions": list(simulation.quality_versions),
         "candidates": list(simulation.candidates),
+        "engineering_hours": str(simulation.engineering_hours),
+        "hourly_rate": str(simulation.hourly_rate),
         "groups": [group_json(g) for g in simulation.groups],
     }
 
 
 def to_csv(simulation: Simulation) -> str:
-    """One row per feature, current model and candidate: the columns of ``simulator_results``.
+    """One row per feature, current model and candidate: the columns of ``simulator_results``, then the payback's.
 
     Args:
         simulation: The run.
@@ -123,10 +147,15 @@ def to_csv(simulation: Simulation) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     columns = RESULT_COLUMNS[1:]
-    writer.writerow(columns)
-    for row in result_rows(simulation):
-        writer.writerow([_cell(v) for v in row[1:]])
+    writer.writerow([*columns, *PAYBACK_COLUMNS])
+    paybacks = [c.payback for g in simulation.groups for c in g.candidates]
+    for row, payback in zip(result_rows(simulation), paybacks, strict=True):
+        writer.writerow([_cell(v) for v in (*row[1:], *payback_json(payback).values())])
     return out.getvalue()
+
+
+PAYBACK_COLUMNS = ("migration_cost", "monthly_savings", "payback_months")
+"""The CSV's columns after ``simulator_results``'s (those of ``simulator_latest_payback``)."""
 
 
 def _cell(value: object) -> str:
@@ -159,7 +188,9 @@ def table(simulation: Simulation) -> Table:
         caption=(
             f"Cost: as recorded. Cost now and Simulated cost: the same calls at prices of "
             f"{simulation.computed_at:%Y-%m-%d %H:%M} UTC ({simulation.price_version}). Amounts rounded for "
-            "display; --format json or csv gives exact figures and every candidate."
+            "display; --format json or csv gives exact figures and every candidate. Payback: months until the "
+            f"suggestion's monthly savings (its savings scaled to 30 days) repay {simulation.engineering_hours} "
+            f"engineering hours at {money(simulation.hourly_rate)}/h = {money(_migration_cost(simulation))}."
         ),
     )
     for name in ("Feature", "Current model"):
@@ -168,6 +199,7 @@ def table(simulation: Simulation) -> Table:
         t.add_column(name, justify="right")
     for name in ("Suggested model", "Quality Δ"):
         t.add_column(name)
+    t.add_column("Payback", justify="right")
     for g in simulation.groups:
         s = g.suggested
         quality = g.quality_difference
@@ -182,8 +214,19 @@ def table(simulation: Simulation) -> Table:
             f"{s.savings_percent}%" if s and s.savings_percent is not None else "—",
             s.candidate if s else _no_suggestion(g),
             (f"{quality:+} {g.benchmark}" if quality is not None else "—"),
+            _payback_text(s.payback) if s else "—",
         )
     return t
+
+
+def _migration_cost(simulation: Simulation) -> Decimal:
+    return simulation.engineering_hours * simulation.hourly_rate
+
+
+def _payback_text(p: Payback | None) -> str:
+    if p is None:
+        return "—"
+    return NO_PAYBACK if p.payback_months is None else f"{p.payback_months} mo"
 
 
 def _no_suggestion(g: GroupResult) -> str:

@@ -39,6 +39,21 @@ class CandidateResult:
     """1 = best quality per dollar among eligible candidates; None when excluded."""
     suggested: bool
     """True for the one candidate the simulator proposes for this feature and model."""
+    payback: Payback | None = None
+    """Migration cost, monthly savings and payback months (``swap_payback()`` in SQL); None until computed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Payback:
+    """What a swap costs in engineering time against what it saves a month (``swap_payback()``, migration 0076)."""
+
+    migration_cost: Decimal
+    """Engineering hours x hourly rate (USD, exact)."""
+    monthly_savings: Decimal | None
+    """The savings over the simulated range scaled to 30 days, rounded to the cent; None without a price."""
+    payback_months: Decimal | None
+    """Migration cost / monthly savings, rounded to 0.1; None ("no payback") when the monthly savings are not
+    above $0.00."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +131,7 @@ class Simulation:
     quality_versions: tuple[str, ...]
     candidates: tuple[str, ...]
     groups: tuple[GroupResult, ...]
+    engineering_hours: Decimal
+    """Engineering hours a swap takes (the request's, else the config's)."""
+    hourly_rate: Decimal
+    """USD per engineering hour (the request's, else the config's)."""

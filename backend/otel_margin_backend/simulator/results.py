@@ -13,8 +13,9 @@ from otel_margin_backend.storage.database import AsyncConn, Conn
 from otel_margin_backend.storage.exchange import Statement, Steps, arun, exchange, run
 
 _INSERT_RUN = """
-INSERT INTO simulator_runs (computed_at, period_start, period_end, price_version, override_version, candidates, groups)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
+INSERT INTO simulator_runs (computed_at, period_start, period_end, price_version, override_version, candidates, groups,
+                            engineering_hours, hourly_rate)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 RETURNING run_id
 """
 
@@ -69,6 +70,8 @@ def _run_row(simulation: Simulation) -> tuple[Any, ...]:
         simulation.override_version,
         list(simulation.candidates),
         len(simulation.groups),
+        simulation.engineering_hours,
+        simulation.hourly_rate,
     )
 
 

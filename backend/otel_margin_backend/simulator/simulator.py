@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from otel_margin_backend.modelinfo.quality import QualityTable
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pricing import CurrentPriceBook, PriceBook
 from otel_margin_backend.simulator.candidates import ModelProfile, current_model, resolve_candidate
 from otel_margin_backend.simulator.config import SimulatorConfig
+from otel_margin_backend.simulator.payback import afetch_payback, fetch_payback
 from otel_margin_backend.simulator.ranking import Observed, exclusions, modalities_in_use, pick_benchmark, rank
 from otel_margin_backend.simulator.report import CandidateResult, GroupResult, Simulation, TierShare
 from otel_margin_backend.simulator.repricing import ShapePricer, interval, tier_starts
@@ -38,6 +40,10 @@ class SimulationRequest:
     """First instant of the calls. Default: ``end`` minus the config's ``window_days``."""
     end: datetime | None = None
     """First instant after the calls. Default: the run's time."""
+    engineering_hours: Decimal | None = None
+    """Engineering hours a swap takes (its migration cost and payback). Default: the config's."""
+    hourly_rate: Decimal | None = None
+    """USD per engineering hour. Default: the config's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +106,21 @@ class Simulator:
             NotAffine: the price book cannot be summed exactly (never approximated).
         """
         plan = self._plan(request or SimulationRequest(), at)
-        return self._evaluate(plan, fetch_shapes(conn, plan.query, plan.starts))
+        return fetch_payback(conn, self._evaluate(plan, fetch_shapes(conn, plan.query, plan.starts)))
 
     async def asimulate(
         self, conn: AsyncConn, request: SimulationRequest | None = None, *, at: datetime | None = None
     ) -> Simulation:
         """``simulate`` on an async connection (REST and the scheduler): the same plan, read and evaluation."""
         plan = self._plan(request or SimulationRequest(), at)
-        return self._evaluate(plan, await afetch_shapes(conn, plan.query, plan.starts))
+        return await afetch_payback(conn, self._evaluate(plan, await afetch_shapes(conn, plan.query, plan.starts)))
 
     def evaluate(
         self, groups: Sequence[ShapeGroup], request: SimulationRequest | None = None, *, at: datetime | None = None
     ) -> Simulation:
         """Re-price and rank shapes already read (``shapes.fetch_shapes``), without touching the database.
+
+        Payback is left out (``CandidateResult.payback`` None): it is computed by SQL (``payback.fetch_payback``).
 
         Args:
             groups: The shapes, read with this simulator's ``tier_starts`` for the book in force.
@@ -176,6 +184,8 @@ class Simulator:
             quality_versions=self.quality.versions,
             candidates=tuple(c.label for c in plan.candidates),
             groups=tuple(results),
+            engineering_hours=_or(plan.request.engineering_hours, self.config.engineering_hours),
+            hourly_rate=_or(plan.request.hourly_rate, self.config.hourly_rate),
         )
 
     def _group(self, plan: _Plan, pricer: ShapePricer, group: ShapeGroup) -> GroupResult:
@@ -218,6 +228,10 @@ class Simulator:
             quality=current.score(benchmark),
             candidates=ranked,
         )
+
+
+def _or(value: Decimal | None, default: Decimal) -> Decimal:
+    return default if value is None else value
 
 
 def _utc(moment: datetime) -> datetime:

@@ -1,4 +1,5 @@
-"""Customer P&L: revenue, cost, margin and margin % per customer for the range, linked to Customer detail."""
+"""Customer P&L: revenue, cost, margin and margin % per customer for the range, linked to Customer detail; and
+the revenue each customer needs for a target margin (``$target_margin``) at the last full month's cost."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from otel_margin_dashboards.panels import (
     stat_panel,
     steps,
     table_panel,
+    text_variable,
 )
 
 UID = "otel-margin-customer-pnl"
 
-CUSTOMERS, UNPROFITABLE, PNL_TABLE = 1, 2, 3
+CUSTOMERS, UNPROFITABLE, PNL_TABLE, TARGET_PRICING = 1, 2, 3, 4
+DEFAULT_TARGET_MARGIN = "60"
+"""The target margin the dashboard opens with (percent); type another into the variable."""
 
 
 def build() -> dict[str, object]:
@@ -45,10 +49,27 @@ def build() -> dict[str, object]:
                         "(negative red); a cost made only of unpriced calls reads unpriced, a partly priced one has "
                         "unpriced_calls beside it. Click a customer for its detail. Currencies without an exchange "
                         "rate are left out of the sums and listed under unconverted."),
+        table_panel(grid, TARGET_PRICING, "Price for the target margin", """
+            SELECT customer, month, revenue, cost, margin_pct, target_margin_pct, required_revenue, price_change_pct,
+                   note, reporting_currency AS currency
+            FROM customer_target_pricing(${target_margin:sqlstring}::numeric,
+                                         least(date_trunc('second', $__timeTo()::timestamptz
+                                                                    + interval '999 milliseconds'), now()))
+            """, h=12,
+            overrides=Overrides().money("revenue", "required_revenue").unpriced("cost").percent("margin_pct")
+            .colored("price_change_pct", steps((None, "green"), (0.01, RED)), unit="percent"),
+            description="customer_target_pricing(target, as of): per customer, the monthly revenue that reaches "
+                        "the Target margin % variable at the AI cost of the last full UTC month before the range's "
+                        "end (cost / (1 - target/100), rounded up to the cent), and the price change it implies "
+                        "against that month's revenue; note says why a figure is missing (no revenue, no cost, "
+                        "unpriced). The same function as otel-margin pnl --target-margin and GET "
+                        "/v1/pnl/target-margin. Every customer of that month, whatever the Customer variable."),
     ]  # fmt: skip
     variables = [
         query_variable("customer", "Customer", f"SELECT key FROM pnl({PNL_RANGE}, 'customer') ORDER BY 1",
                        multi=True, description="Customers with usage or revenue in the range."),
+        text_variable("target_margin", "Target margin %", DEFAULT_TARGET_MARGIN,
+                      description="The margin to price for, in percent (above -100, below 100)."),
     ]  # fmt: skip
     return build_dashboard(
         UID,

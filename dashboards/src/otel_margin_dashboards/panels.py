@@ -180,6 +180,15 @@ UNPRICED_MAP = SpecialValueMap(
 """A NULL cost reads ``unpriced``: ``pnl()`` gives NULL, never 0, for a cost made only of unpriced calls."""
 
 
+def null_map(text: str, color: str) -> SpecialValueMap:
+    """A NULL shown as ``text`` (e.g. a payback that never comes: ``no payback``)."""
+    return SpecialValueMap(
+        options=DashboardSpecialValueMapOptions(
+            match=SpecialValueMatch.NULL, result=ValueMappingResult(text=text, color=color, index=0)
+        )
+    )
+
+
 def value_map(mappings: dict[str, tuple[str, str]]) -> ValueMap:
     """``{"1": ("stalled", "red")}``: show a value as text, in a color."""
     return ValueMap(
@@ -341,13 +350,24 @@ def query_variable(
     return variable
 
 
+def text_variable(name: str, label: str, default: str, *, description: str) -> dashboard_builders.TextBoxVariable:
+    """A free-text variable (e.g. a target margin); queries quote it with ``${name:sqlstring}`` and cast it."""
+    return (
+        dashboard_builders.TextBoxVariable(name)
+        .label(label)
+        .description(description)
+        .default_value(default)
+        .current(VariableOption(text=default, value=default, selected=True))
+    )
+
+
 def build_dashboard(
     uid: str,
     title: str,
     description: str,
     panels: Sequence[cogbuilder.Builder[Panel]],
     *,
-    variables: Sequence[dashboard_builders.QueryVariable] = (),
+    variables: Sequence[dashboard_builders.QueryVariable | dashboard_builders.TextBoxVariable] = (),
     time_from: str = "now-30d",
 ) -> dict[str, object]:
     """The dashboard as the JSON Grafana loads (a plain dict, keys as Grafana names them)."""

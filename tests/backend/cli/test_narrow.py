@@ -37,6 +37,18 @@ def test_pnl(db_url: str) -> None:
     })  # fmt: skip
 
 
+def test_pnl_target_margin(db_url: str) -> None:
+    seed_reference(db_url)
+    args = ("pnl", "--target-margin", "60", "--month", "2026-11")
+    rows = json.loads(_run(db_url, *args, "--format", "json"))["rows"]
+    table = _run(db_url, *args)
+    assert_lossless(table, {
+        "Customer": [r["customer"] for r in rows],
+        "Revenue needed": [money(Decimal(r["required_revenue"])) for r in rows],
+        "AI cost": [money(Decimal(r["cost"])) for r in rows],
+    })  # fmt: skip
+
+
 def test_simulate(db_url: str) -> None:
     seed_simulation(db_url)
     groups = json.loads(_run(db_url, "simulate", "--format", "json", *RANGE))["groups"]

@@ -52,6 +52,7 @@ ROWS = [
     Row("GET /v1/stats", "read", "401", "403 (ingest)", "200"),
     Row("GET /metrics", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/pnl", "read", "401", "403 (ingest)", "200"),
+    Row("GET /v1/pnl/target-margin", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/customers/actions", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/simulate", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/bills/reconcile", "read", "401", "403 (ingest)", "200"),
@@ -160,6 +161,8 @@ def call(access: Access, row: Row, headers: dict[str, str]) -> str:
         body = {"content": b"{}"}
     elif path in ("/v1/pnl", "/v1/customers/actions"):
         body = {"params": {"month": "2026-11"}}
+    elif path == "/v1/pnl/target-margin":
+        body = {"params": {"target": "60", "month": "2026-11"}}
     extra = body.pop("headers", {})
     assert isinstance(extra, dict)
     response = http.request(method, path, headers={**headers, **extra}, **body)  # type: ignore[arg-type]

@@ -59,6 +59,15 @@ SWEEP = [
     Hostile("/v1/pnl", "GET", "/v1/pnl?month=2026-11%00", {}, 400, "query parameter 'month' contains a NUL"),
     Hostile("/v1/pnl", "GET", "/v1/pnl?by=%FF", {}, 400, "query parameter 'by' is not valid UTF-8"),
     Hostile("/v1/pnl", "GET", "/v1/pnl?month=99999999999999999999-01", {}, 400, "is not a month"),
+    # the margin-target prices
+    Hostile("/v1/pnl/target-margin", "GET", "/v1/pnl/target-margin?target=100", {}, 400,
+            "give a margin in percent above -100 and below 100"),
+    Hostile("/v1/pnl/target-margin", "GET", "/v1/pnl/target-margin?target=1e999999999", {}, 400,
+            "give a margin in percent above -100 and below 100"),
+    Hostile("/v1/pnl/target-margin", "GET", "/v1/pnl/target-margin?target=60&month=2999-12", {}, 400,
+            "is not over yet"),
+    Hostile("/v1/pnl/target-margin", "GET", "/v1/pnl/target-margin?target=60%00", {}, 400,
+            "query parameter 'target' contains a NUL"),
     # the customer actions
     Hostile("/v1/customers/actions", "GET", "/v1/customers/actions?month=0000-01", {}, 400, "the year must be from"),
     Hostile("/v1/customers/actions", "GET", "/v1/customers/actions?month=2026-11%00", {}, 400,

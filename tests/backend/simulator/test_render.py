@@ -54,6 +54,8 @@ RUN = Simulation(
             candidates=(CANDIDATE,),
         ),
     ),
+    engineering_hours=Decimal(16),
+    hourly_rate=Decimal(150),
 )
 
 

@@ -92,7 +92,8 @@ def test_bad_parameters_are_400_with_the_reason(db_url: str) -> None:
     assert answers["unknown"].json() == {
         "error": {
             "code": "INVALID_ARGUMENT",
-            "message": "unknown parameter 'customr'; use feature, customer, candidates, from, to",
+            "message": "unknown parameter 'customr'; use feature, customer, candidates, from, to, engineering_hours,"
+            " hourly_rate",
         }
     }
     messages = {k: r.json()["error"]["message"] for k, r in answers.items()}

@@ -35,7 +35,7 @@ def test_cli_table_json_and_csv_say_unpriced(db_url: str) -> None:
     (row,) = [line for line in table.output.splitlines() if "mystery-model" in line]
     cells = [cell.strip() for cell in row.split("│")[1:-1]]
     assert cells == ["chat", "openai/mystery-model", "2", "unpriced", "—", "—", "—", "—",
-                     "(current model has no price)", "—"]  # fmt: skip
+                     "(current model has no price)", "—", "—"]  # fmt: skip
     as_json = invoke(db_url, ["--customer", "mystery-co", "--candidates", "openai/gpt-4.1-mini", "--format", "json",
                               *RANGE])  # fmt: skip
     (group,) = json.loads(as_json.output)["groups"]
