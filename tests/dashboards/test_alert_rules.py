@@ -170,6 +170,32 @@ def test_price_sync_failure_ignores_older_failures(db_url: str, any_server: Serv
     assert evaluation.state == "Normal" and evaluation.instances[0].values["B"] == 0
 
 
+def _sync_attempts(db_url: str, ok: int, failed: int) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO price_sync_attempts (attempted_at, source, trigger, outcome, price_version, duration_ms,"
+            " error) SELECT now() - interval '1 minute' * g, 'https://prices.example/d.json', 'schedule',"
+            " CASE WHEN g <= %s THEN 'failed' ELSE 'ok' END, CASE WHEN g > %s THEN 'genai-prices data sha256:0a' END,"
+            " 100, CASE WHEN g <= %s THEN 'HTTP 503' END FROM generate_series(1, %s) g",
+            (failed, failed, failed, ok + failed),
+        )
+
+
+@pytest.mark.parametrize(("ok", "failed", "fires", "value"), [(998, 1, True, 99.899), (999, 1, False, 99.9),
+                                                                (7, 0, False, 100)])  # fmt: skip
+def test_price_sync_success_fires_below_99_9_percent_over_7_days(ok: int, failed: int, fires: bool, value: float,
+                                                                  db_url: str, any_server: Server) -> None:  # fmt: skip
+    _sync_attempts(db_url, ok, failed)
+    evaluation = check(db_url, any_server, "otel-margin-price-sync-success")
+    assert evaluation.state == ("Alerting" if fires else "Normal"), evaluation
+    (only,) = evaluation.instances
+    assert only.values["B"] == value and only.labels == {"severity": "warning", "customer": "all", "feature": "all"}
+
+
+def test_price_sync_success_without_attempts_is_normal(db_url: str, any_server: Server) -> None:
+    assert check(db_url, any_server, "otel-margin-price-sync-success").state == "Normal"
+
+
 @pytest.mark.parametrize(("attributed", "fires"), [("85", True), ("95", False)])
 def test_attribution_coverage_fires_below_ninety_percent_today(attributed: str, fires: bool, db_url: str,
                                                                any_server: Server) -> None:  # fmt: skip

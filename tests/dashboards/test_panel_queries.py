@@ -74,6 +74,7 @@ EXPECTED: dict[str, dict[int, list[str]]] = {
         14: ["received_at", "reason", "http_status", "message", "event_id", "event_type"],
         15: ["stripe_customer_id", "name", "email", "metadata_known", "currency", "net", "documents", "first_month",
              "last_month"],
+        16: ["Success"], 17: ["Median"],
     },
     "otel-margin-bills": {
         1: ["Billed"], 2: ["Computed"], 3: ["Gap"], 4: ["Coverage"],

@@ -3,7 +3,8 @@
 The work is one SQL function, ``budget_evaluate()`` (migration 0051), so an evaluation is atomic, safe to run
 from several processes at once (it takes ``budget_lock()``) and idempotent: running it again with nothing
 changed records nothing. ``serve`` runs it on a schedule (``run_evaluations``); ``budgets apply`` and the REST
-API run it after every change.
+API run it after every change. Each of ``serve``'s rounds (``evaluate_round``) also refreshes the budget states
+that ``GET /v1/budgets/check`` answers from (``check.BudgetStates``), so they are never older than one interval.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from otel_margin_backend.storage.errors import db_errors
 if TYPE_CHECKING:  # the CLI imports this module; it needs neither the pool nor httpx
     from psycopg_pool import AsyncConnectionPool
 
+    from otel_margin_backend.budgets.check import BudgetStates
     from otel_margin_backend.budgets.config import WebhookConfig
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,35 @@ async def evaluate(conn: AsyncConn, *, at: datetime | None = None) -> Evaluation
     return Evaluation(crossed=int(row[0]), resolved=int(row[1]))
 
 
+async def evaluate_round(pool: AsyncConnectionPool[AsyncConn], *, states: BudgetStates | None = None) -> Evaluation:
+    """One round of ``serve``'s evaluation: evaluate every budget, then refresh the in-memory states from it.
+
+    Args:
+        pool: The service's open connection pool.
+        states: The states ``/v1/budgets/check`` answers from. Default: none to refresh.
+
+    Returns:
+        What the evaluation recorded.
+
+    Raises:
+        OtelMarginError: the database failed (translated by ``db_errors``); the states are left as they were.
+    """
+    with db_errors():
+        async with pool.connection() as conn:
+            result = await evaluate(conn)
+            if states is not None:
+                await states.refresh(conn)
+    return result
+
+
 async def run_evaluations(
     pool: AsyncConnectionPool[AsyncConn],
     interval_s: float,
     *,
     webhook: WebhookConfig | None = None,
     metrics: Metrics = NOOP,
+    states: BudgetStates | None = None,
+    ready: asyncio.Event | None = None,
 ) -> None:
     """Evaluate every ``interval_s`` until cancelled; with a webhook, also deliver its notifications.
 
@@ -74,6 +99,9 @@ async def run_evaluations(
         webhook: Where to post crossings and resolutions. Default: none, or one without a URL (they stay queued in
             the outbox).
         metrics: Where the evaluation's lag (seconds since the last completed one) and webhook failures go.
+        states: Refreshed after every evaluation, for ``/v1/budgets/check``. Default: none.
+        ready: Set once the first round has finished (whether it succeeded or not), so ``serve`` can start
+            answering checks with a state. Default: none.
     """
     from otel_margin_backend.budgets.webhook import run_deliveries, target
 
@@ -94,9 +122,7 @@ async def run_evaluations(
                 tasks.create_task(run_deliveries(pool, webhook, wake=wake, metrics=metrics), name="budget-webhook")
             while True:
                 try:
-                    with db_errors():
-                        async with pool.connection() as conn:
-                            result = await evaluate(conn)
+                    result = await evaluate_round(pool, states=states)
                 except OtelMarginError as exc:  # the database failed (translated): the next round tries again
                     log.warning("budget evaluation failed; retrying next round", extra={"error": str(exc)})
                 except Exception:
@@ -107,6 +133,8 @@ async def run_evaluations(
                         log.info("budget thresholds changed", extra={"crossed": result.crossed,
                                                                       "resolved": result.resolved})  # fmt: skip
                         wake.set()
+                if ready is not None:
+                    ready.set()
                 await asyncio.sleep(interval_s)
     finally:
         log.info("budget evaluation stopped")

@@ -19,7 +19,7 @@ from otel_margin_backend import __version__
 from otel_margin_backend.analytics.pnl import GroupBy
 from otel_margin_backend.cli.bills import bills_app
 from otel_margin_backend.cli.budgets import budgets_app
-from otel_margin_backend.cli.common import console, err, load_settings, user_errors
+from otel_margin_backend.cli.common import console, err, fail, load_settings, user_errors
 from otel_margin_backend.cli.grafana import grafana_app
 from otel_margin_backend.cli.prices import prices_app
 from otel_margin_backend.cli.revenue import customers_app, fx_app, revenue_app, stripe_app
@@ -100,12 +100,26 @@ def serve() -> None:
 
 
 @app.command()
-def doctor() -> None:
-    """Show the database, its TimescaleDB edition, migrations and the effective configuration."""
+def doctor(
+    acceptance: Annotated[
+        bool, typer.Option("--acceptance", help="Check the rollout's acceptance checklist against stored state.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json (with --acceptance).")] = "table",
+) -> None:
+    """Show the database, its TimescaleDB edition, migrations and the effective configuration.
+
+    With --acceptance: each checklist item (docs/acceptance.md) with pass, fail or unknown and its evidence; exits
+    1 when an item fails, 3 when none fails but one is unknown.
+    """
     from otel_margin_backend.storage.database import Store, server_info
     from otel_margin_backend.storage.migrator import available, pending
 
+    if fmt not in ("table", "json") or (fmt == "json" and not acceptance):
+        raise typer.BadParameter(f"{fmt!r}: use table, or json with --acceptance", param_hint="--format")
     settings = load_settings()
+    if acceptance:
+        _acceptance(settings, fmt)
+        return
     checks = Table("check", "result", title="otel-margin doctor", show_lines=False)
     ok = True
     with user_errors(), Store(settings.storage) as store:
@@ -132,6 +146,24 @@ def doctor() -> None:
     console.print(cfg)
     if not ok:
         raise typer.Exit(1)
+
+
+def _acceptance(settings: Settings, fmt: str) -> None:
+    from otel_margin_backend.cli import acceptance
+    from otel_margin_backend.storage.database import Store
+    from otel_margin_backend.storage.migrator import pending
+
+    with user_errors(), Store(settings.storage) as store, store.connection() as conn:
+        if todo := pending(conn):
+            raise fail(f"{len(todo)} migration(s) pending: run otel-margin migrate, then doctor --acceptance again")
+        items = acceptance.check(conn, settings)
+    if fmt == "json":
+        console.print_json(data=acceptance.as_json(items))
+    else:
+        console.print(acceptance.table(items))
+    code = acceptance.exit_code(items)
+    if code:
+        raise typer.Exit(code)
 
 
 _DURATION = re.compile(r"^(\d+)([hdw])$")

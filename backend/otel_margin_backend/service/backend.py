@@ -23,9 +23,11 @@ from psycopg_pool import AsyncConnectionPool
 from otel_margin_backend.bills.job import BillSyncJob
 from otel_margin_backend.bills.reconcile import set_thresholds as set_bill_thresholds
 from otel_margin_backend.bills.routes import routes as bill_routes
+from otel_margin_backend.budgets.check import BudgetStates
 from otel_margin_backend.budgets.evaluation import run_evaluations
 from otel_margin_backend.budgets.routes import routes as budget_routes
 from otel_margin_backend.budgets.webhook import outbox_depth
+from otel_margin_backend.ingest import latency as ingest_latency
 from otel_margin_backend.ingest.batcher import Batcher
 from otel_margin_backend.ingest.pipeline import IngestPipeline
 from otel_margin_backend.modelinfo.quality import QualityTable
@@ -104,7 +106,8 @@ class Backend:
         pricing = settings.pricing
         # The price-context attributes pick a price: normalization copies them onto events, the writer keeps them.
         writer = UsageWriter(self.pool, stored_attributes=frozenset(pricing.span_attributes), metrics=metrics)
-        self.batcher = Batcher(writer.write, settings.ingest, metrics=metrics)
+        self.latency = ingest_latency.LatencyTally()
+        self.batcher = Batcher(writer.write, settings.ingest, metrics=metrics, latency=self.latency)
         pricer = create_pricer(pricing)
         normalizer = Normalizer(settings.normalize, context_attributes=pricing.context_attributes)
         self.pipeline = IngestPipeline(normalizer, pricer, self.batcher, metrics=metrics)
@@ -123,6 +126,8 @@ class Backend:
         # Imports the providers' bills daily (only those whose admin key is set).
         self.bill_sync = BillSyncJob(database_url, settings.bills, connect_timeout_s=settings.storage.connect_timeout_s)
         tokens = token_check(settings)
+        # What /v1/budgets/check answers from: refreshed by every evaluation round and every REST change.
+        self.budget_states = BudgetStates(settings.budgets.evaluate_interval_s)
         revenue = settings.revenue
         self.stripe_api = create_stripe_api(revenue)  # None without an API key
         receivers = settings.receivers
@@ -162,7 +167,7 @@ class Backend:
                 *rest_usage.routes(
                     self.pipeline, tokens, max_body_bytes=body_limit, metrics=metrics, window=settings.normalize.window
                 ),
-                *budget_routes(self.pool, tokens),
+                *budget_routes(self.pool, tokens, states=self.budget_states),
                 *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api, metrics=metrics),
                 *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
                 *bill_routes(self.pool, tokens),
@@ -184,6 +189,7 @@ class Backend:
         )
         self._http_task: asyncio.Task[None] | None = None
         self._budgets_task: asyncio.Task[None] | None = None
+        self._latency_task: asyncio.Task[None] | None = None
 
     @property
     def http_port(self) -> int:
@@ -199,11 +205,18 @@ class Backend:
         await self.simulator_schedule.start()
         await self.bill_sync.start()
         await self.batcher.start()
+        self._latency_task = asyncio.create_task(ingest_latency.run_recorder(self.pool, self.latency), name="latency")
         budgets = self.settings.budgets
+        first_round = asyncio.Event()
         self._budgets_task = asyncio.create_task(
-            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook, metrics=self.metrics),
+            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook, metrics=self.metrics,
+                            states=self.budget_states, ready=first_round),
             name="budgets",
-        )
+        )  # fmt: skip
+        # Budget checks answer from the first round's state (503 until then): wait for it, but never for a
+        # database that does not answer (the round then fails after the connect timeout and the next one retries).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(first_round.wait(), timeout=self.settings.storage.connect_timeout_s + 5)
         await self.grpc_health.serving()
         await self.grpc.start()
         self._http_task = asyncio.create_task(self.http.serve(), name="http")
@@ -241,6 +254,12 @@ class Backend:
                 await self._budgets_task
             self._budgets_task = None
         await self.batcher.shutdown()
+        if self._latency_task is not None:
+            self._latency_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._latency_task
+            self._latency_task = None
+            await ingest_latency.record(self.pool, self.latency)  # what the drained batcher stored last
         self.pipeline.close()
         await self.simulator_schedule.shutdown()
         await self.bill_sync.shutdown()
