@@ -17,6 +17,7 @@ from rich.table import Table
 
 from otel_margin_backend import __version__
 from otel_margin_backend.analytics.pnl import GroupBy
+from otel_margin_backend.cli.bills import bills_app
 from otel_margin_backend.cli.budgets import budgets_app
 from otel_margin_backend.cli.common import console, err, fail, load_settings, user_errors
 from otel_margin_backend.cli.grafana import grafana_app
@@ -44,6 +45,7 @@ app.add_typer(stripe_app, name="stripe")
 app.add_typer(revenue_app, name="revenue")
 app.add_typer(fx_app, name="fx")
 app.add_typer(grafana_app, name="grafana")
+app.add_typer(bills_app, name="bills")
 
 
 def _print_version(wanted: bool) -> None:
@@ -228,6 +230,9 @@ def pnl(
     ] = None,
     by: Annotated[GroupBy, typer.Option(help="customer, feature, model, provider or organization.")] = "customer",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    cost_basis: Annotated[
+        str, typer.Option("--cost-basis", help="computed (from spans, the default) or billed (scaled to the bill).")
+    ] = "computed",
     target_margin: Annotated[
         str | None,
         typer.Option(
@@ -236,13 +241,19 @@ def pnl(
         ),
     ] = None,
 ) -> None:
-    """Profit and loss: revenue, AI cost, margin and margin % for a month or a range."""
+    """Profit and loss: revenue, AI cost, margin and margin % for a month or a range.
+
+    --cost-basis billed scales each day, provider and model's cost to what the provider billed for it
+    (docs/reconciliation.md#the-pl-on-the-bills-numbers); days without a bill keep the computed cost.
+    """
     from otel_margin_backend.analytics import pnl as pnl_read
     from otel_margin_backend.analytics import render
     from otel_margin_backend.storage.database import Store
 
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
+    if cost_basis not in ("computed", "billed"):
+        raise typer.BadParameter(f"{cost_basis!r}: use computed or billed", param_hint="--cost-basis")
     settings = load_settings()
     if target_margin is not None:
         _target_pnl(settings, target_margin, month=month, ranged=bool(start or end), by=by, fmt=fmt)
@@ -250,6 +261,8 @@ def pnl(
     with user_errors():
         span = pnl_read.period(month=month, start=start, end=end)
         with Store(settings.storage) as store, store.connection() as conn:
+            # Read by usage_rollup_range() (migration 0092): this session's P&L costs on the bill's basis.
+            conn.execute("SELECT set_config('otel_margin.cost_basis', %s, false)", (cost_basis,))
             rows = pnl_read.read_pnl(conn, span, by)
             total = pnl_read.read_pnl(conn, span, "organization")
             quality = pnl_read.read_quality(conn, span)
@@ -266,7 +279,8 @@ def pnl(
     if not rows:
         console.print(f"No usage or revenue for {span.label}.")
         return
-    console.print(render.pnl_table(rows, by=by, title=f"P&L {span.label} by {by}"))
+    basis = ", cost as billed" if cost_basis == "billed" else ""
+    console.print(render.pnl_table(rows, by=by, title=f"P&L {span.label} by {by}{basis}"))
     if by != "organization" and total:
         console.print(render.pnl_table(total, by="organization", title="Organization"))
     console.print(render.quality_line(quality))

@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
+from otel_margin_backend.bills.job import BillSyncJob
+from otel_margin_backend.bills.reconcile import set_thresholds as set_bill_thresholds
+from otel_margin_backend.bills.routes import routes as bill_routes
 from otel_margin_backend.budgets.check import BudgetStates
 from otel_margin_backend.budgets.evaluation import run_evaluations
 from otel_margin_backend.budgets.routes import routes as budget_routes
@@ -65,6 +68,7 @@ def prepare(store: Store, settings: Settings) -> list[AppliedMigration]:
     with store.connection() as conn:
         applied = migrate(conn, reader_role=config.reader_role, reader_password=password)
         prepare_revenue(conn, settings.revenue)
+        set_bill_thresholds(conn, settings.bills.gap_alert_percent, settings.bills.coverage_floor_percent)
         info = server_info(conn)
     log.info(
         "database ready",
@@ -97,7 +101,7 @@ class WorkerRole:
 
     @property
     def primary(self) -> bool:
-        """The worker that runs the schedules: price sync, budget evaluation and webhooks, simulator runs."""
+        """The worker that runs the schedules: price sync, budgets and their webhooks, simulator runs, bills."""
         return self.index == 0
 
     @property
@@ -155,6 +159,8 @@ class Backend:
         )
         self.simulator = create_simulator(settings.simulator, live, QualityTable.load(pricing.quality_file))
         self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
+        # Imports the providers' bills daily (only those whose admin key is set).
+        self.bill_sync = BillSyncJob(database_url, settings.bills, connect_timeout_s=settings.storage.connect_timeout_s)
         tokens = token_check(settings)
         # What /v1/budgets/check answers from: refreshed by every evaluation round and every REST change.
         self.budget_states = BudgetStates(settings.budgets.evaluate_interval_s)
@@ -201,6 +207,7 @@ class Backend:
                 *budget_routes(self.pool, tokens, states=self.budget_states),
                 *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api, metrics=metrics),
                 *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
+                *bill_routes(self.pool, tokens),
                 *self.telemetry.routes(tokens),
             ],
             stats=self.pipeline.stats,
@@ -235,6 +242,7 @@ class Backend:
             await self.price_sync.start()  # the stored price version is in force before the first span
         if self.role.primary:  # one worker runs the schedules, however many serve
             await self.simulator_schedule.start()
+            await self.bill_sync.start()
         await self.batcher.start()
         self._latency_task = asyncio.create_task(ingest_latency.run_recorder(self.pool, self.latency), name="latency")
         budgets = self.settings.budgets
@@ -300,6 +308,7 @@ class Backend:
             await ingest_latency.record(self.pool, self.latency)  # what the drained batcher stored last
         self.pipeline.close()
         await self.simulator_schedule.shutdown()
+        await self.bill_sync.shutdown()
         await self.pool.close()
         if self.stripe_api is not None:
             self.stripe_api.close()

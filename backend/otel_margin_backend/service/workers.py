@@ -5,7 +5,8 @@ under the GIL). With N workers the parent opens the database (starting the embed
 and migrates it once, makes the default token once, then starts N processes (``spawn``: a clean interpreter, no
 inherited gRPC state) that each run a whole ``Backend`` with its own pipeline, batcher and connection pool and bind
 both ports with ``SO_REUSEPORT`` (``service/ports.py``). Worker 0, the primary, also runs the schedules (price
-sync, budget evaluation and webhooks, simulator runs); the others follow the price versions it activates.
+sync, budget evaluation and webhooks, simulator runs, bill imports); the others follow the price versions it
+activates and refresh the budget states their checks answer from.
 
 The parent only supervises: SIGTERM or SIGINT is passed on as SIGTERM to every worker, each drains as one
 ``serve`` does (its receivers stop taking requests, its batcher writes what it holds: nothing acknowledged is

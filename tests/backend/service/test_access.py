@@ -56,6 +56,7 @@ ROWS = [
     Row("GET /v1/pnl/target-margin", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/customers/actions", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/simulate", "read", "401", "403 (ingest)", "200"),
+    Row("GET /v1/bills/reconcile", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets/check", "budgets:check", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets/{name}", "read", "401", "403 (ingest)", "200"),

@@ -81,6 +81,15 @@ SWEEP = [
     Hostile("/v1/simulate", "GET", "/v1/simulate?customer=a%00b", {}, 400, "'customer' contains a NUL character"),
     Hostile("/v1/simulate", "GET", "/v1/simulate?feature=%C3", {}, 400, "'feature' is not valid UTF-8"),
     Hostile("/v1/simulate", "GET", "/v1/simulate?candidates=" + "m," * 600, {}, 400, "is over 1,024 characters"),
+    # the bill reconciliation
+    Hostile("/v1/bills/reconcile", "GET", "/v1/bills/reconcile?from=0000-01-01", {}, 400, "is not a date"),
+    Hostile("/v1/bills/reconcile", "GET", "/v1/bills/reconcile?to=9999-12-31", {}, 400,
+            "to: 9999-12-31: the year must be from 2000 to 2099"),
+    Hostile("/v1/bills/reconcile", "GET", "/v1/bills/reconcile?from=2026-11-30&to=2026-11-01", {}, 400,
+            "to 2026-11-01 is before from 2026-11-30"),
+    Hostile("/v1/bills/reconcile", "GET", "/v1/bills/reconcile?by=customer", {}, 400, "use one of model, day"),
+    Hostile("/v1/bills/reconcile", "GET", "/v1/bills/reconcile?by=%00", {}, 400, "'by' contains a NUL"),
+    Hostile("/v1/bills/reconcile", "GET", "/v1/bills/reconcile?from=%FF", {}, 400, "'from' is not valid UTF-8"),
     # budgets
     Hostile("/v1/budgets/check", "GET", "/v1/budgets/check", {}, 400, "query parameter 'customer' is required"),
     Hostile("/v1/budgets/check", "GET", "/v1/budgets/check?customer=a%00b", {}, 400,
