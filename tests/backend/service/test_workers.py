@@ -67,12 +67,14 @@ def tsdb_url(timescale_server: Server) -> Iterator[str]:
 class Serve:
     """``otel-margin serve --workers 2`` on free ports, its log in a file."""
 
-    def __init__(self, url: str, tmp: Path, *, http_port: int | None = None) -> None:
+    def __init__(self, url: str | None, tmp: Path, *, http_port: int | None = None) -> None:
         self.http_port, self.grpc_port = free_ports(2)
         self.http_port = http_port or self.http_port
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_MARGIN_")}
+        if url is not None:  # else the embedded PostgreSQL in the data dir
+            env["OTEL_MARGIN_DATABASE_URL"] = url
         env.update({
-            "OTEL_MARGIN_DATABASE_URL": url, "OTEL_MARGIN_DATA_DIR": str(tmp),
+            "OTEL_MARGIN_DATA_DIR": str(tmp),
             "OTEL_MARGIN_HTTP_PORT": str(self.http_port), "OTEL_MARGIN_GRPC_PORT": str(self.grpc_port),
             "OTEL_MARGIN_INGEST_TOKEN": TOKEN, "OTEL_MARGIN_LOG_FORMAT": "json",
             "OTEL_MARGIN_PRICE_SYNC_INTERVAL_S": "0", "OTEL_MARGIN_BATCH_MAX_WAIT_MS": "20",
@@ -285,3 +287,21 @@ def test_a_port_another_process_holds_is_one_clear_line(tsdb_url: str, tmp_path:
     log = serve.log_path.read_text()
     assert "Traceback" not in log
     assert f"error: cannot bind 127.0.0.1:{taken} (OTEL_MARGIN_HTTP_PORT): Address already in use; is another " in log
+
+
+def test_with_the_embedded_default_the_parent_starts_the_database_once_and_the_workers_attach(tmp_path: Path) -> None:
+    serve = Serve(None, tmp_path)
+    try:
+        serving = serve.wait_serving()
+        send_grpc(grpc.insecure_channel(f"127.0.0.1:{serve.grpc_port}"), body(1))
+    finally:
+        code = serve.stop()
+    assert code == 0, serve.log_path.read_text()
+    lines = serve.lines()
+    embedded = [(r["message"], r.get("worker")) for r in lines if "embedded PostgreSQL" in str(r["message"])]
+    assert embedded == [("embedded PostgreSQL started", None), ("embedded PostgreSQL stopped", None)]
+    assert [r["worker"] for r in lines if r["message"] == "serving" and "worker" in r] in ([0, 1], [1, 0])
+    assert serving["workers"] == 2
+    parent = next(r for r in lines if r["message"] == "stopped" and "workers" in r)
+    assert parent["events_stored"] == PER_REQUEST
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists()  # stopped with the parent
