@@ -1,6 +1,7 @@
 """End-to-end ingest benchmark: OTLP in, priced rows with rollups durable, against the writer alone.
 
     python bench/ingest.py [--spans 40000] [--per-request 500] [--senders 1,4,16] [--mixed-spans 200000]
+                           [--workers 1,2]
 
 Starts a private TimescaleDB cluster (durable settings: fsync on) and ``otel-margin serve`` as its
 own process, then sends pre-serialized OTLP requests from this process: the client does no
@@ -20,6 +21,12 @@ batches of ``--writer-batch`` with two concurrent writers (as the batcher does):
 ceiling, measured in the same run, so ``e2e rows/s / writer-alone rows/s`` is meaningful on a
 shared machine. ``--mixed-spans`` then sends a Collector's fan-out of all traces: 95 % HTTP and
 database spans, 5 % model calls (spans/s through the receiver).
+
+``--workers 1,2`` runs everything once per worker count (``serve --workers N``), each on a database of its
+own in the same cluster, back to back in one run. With more than one worker each sender has a connection
+of its own (the kernel spreads connections, not requests, over the workers: SO_REUSEPORT), in every run
+of the comparison, 1 worker included; CPU is then the sum over ``serve``'s processes and RSS the largest
+process's peak (and the sum of peaks).
 """
 
 from __future__ import annotations
@@ -194,23 +201,44 @@ def send_all(bodies: list[bytes], concurrency: int, send: object) -> tuple[float
     return time.perf_counter() - started, latencies
 
 
-def grpc_sender(port: int) -> object:
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    export = channel.unary_unary(
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        request_serializer=lambda b: b,
-        response_deserializer=lambda b: b,
-    )
+def grpc_sender(port: int, *, per_thread: bool = False) -> object:
+    """One channel for every sender, or (``per_thread``) a channel and TCP connection per sender thread."""
     metadata = (("authorization", f"Bearer {TOKEN}"),)
-    return lambda body: export(body, metadata=metadata, timeout=60)
+    local = threading.local()
 
+    def export_of() -> object:
+        # A local subchannel pool: channels to one target otherwise share one connection.
+        options = [("grpc.use_local_subchannel_pool", 1)] if per_thread else []
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=options)
+        return channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=lambda b: b,
+            response_deserializer=lambda b: b,
+        )
 
-def http_sender(port: int) -> object:
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=httpx.Limits(max_connections=32))
-    headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {TOKEN}"}
+    shared = export_of()
 
     def send(body: bytes) -> None:
-        response = client.post("/v1/traces", content=body, headers=headers)
+        export = shared
+        if per_thread:
+            export = getattr(local, "export", None) or export_of()
+            local.export = export
+        export(body, metadata=metadata, timeout=60)  # type: ignore[operator]
+
+    return send
+
+
+def http_sender(port: int, *, per_thread: bool = False) -> object:
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=httpx.Limits(max_connections=32))
+    headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {TOKEN}"}
+    local = threading.local()
+
+    def send(body: bytes) -> None:
+        own = client
+        if per_thread:
+            own = getattr(local, "client", None) or httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+            local.client = own
+        response = own.post("/v1/traces", content=body, headers=headers)
         response.raise_for_status()
 
     return send
@@ -227,10 +255,31 @@ def rss_peak_mb(pid: int) -> float:
     return float("nan")
 
 
+def processes(pid: int) -> list[int]:
+    """``pid`` and its descendants (``serve --workers N``: the parent and its workers)."""
+    if "resource_tracker" in Path(f"/proc/{pid}/cmdline").read_text():
+        return []  # multiprocessing's helper, not a worker
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            out += processes(int(child))
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
-    """The process's own CPU time (user + system, all threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The CPU time (user + system, all threads) of the process and its workers, while they run."""
+    total = 0
+    for each in processes(pid):
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def rss_peaks(pid: int) -> str:
+    """The largest process's peak RSS in MB, and with several processes the sum of their peaks."""
+    peaks = [rss_peak_mb(each) for each in processes(pid)]
+    peaks = [p for p in peaks if p > 0]
+    return f"{max(peaks):,.0f}" if len(peaks) == 1 else f"{max(peaks):,.0f}/{sum(peaks):,.0f}"
 
 
 def row_count(url: str) -> int:
@@ -273,7 +322,18 @@ def writer_alone(cluster: PgCluster, bodies: list[bytes], batch: int) -> tuple[f
     return stored / elapsed, stored
 
 
-def start_server(url: str, data: str, extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, int]:
+def workers_answering(port: int) -> set[int]:
+    """The workers that answer ``/v1/stats`` on fresh connections (each says which it is)."""
+    seen = set()
+    for _ in range(50):
+        with httpx.Client(headers={"authorization": f"Bearer {TOKEN}"}) as client:
+            seen.add(client.get(f"http://127.0.0.1:{port}/v1/stats").json()["worker"])
+    return seen
+
+
+def start_server(
+    url: str, data: str, extra: dict[str, str], workers: int = 1
+) -> tuple[subprocess.Popen[bytes], int, int]:
     http_port, grpc_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -283,13 +343,16 @@ def start_server(url: str, data: str, extra: dict[str, str]) -> tuple[subprocess
         "OTEL_MARGIN_INGEST_TOKEN": TOKEN,
         "OTEL_MARGIN_DATA_DIR": data,
         "OTEL_MARGIN_LOG_LEVEL": "WARNING",
+        "OTEL_MARGIN_WORKERS": str(workers),
         **extra,
     }
     server = subprocess.Popen([sys.executable, "-m", "otel_margin_backend", "serve"], env=env)
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/readyz").status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{http_port}/readyz").status_code == 200 and (
+                workers == 1 or len(workers_answering(http_port)) == workers
+            ):
                 return server, http_port, grpc_port
         except httpx.TransportError:
             pass
@@ -311,8 +374,11 @@ def main() -> None:
     parser.add_argument(
         "--server-src", help="run the server from this backend/ folder (e.g. main's, for a before/after)"
     )
+    parser.add_argument("--workers", default="1", help="comma-separated serve --workers counts, one run each")
     args = parser.parse_args()
     senders = [int(n) for n in args.senders.split(",")]
+    worker_counts = [int(n) for n in args.workers.split(",")]
+    per_thread = max(worker_counts) > 1
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}, load average {os.getloadavg()[0]:.1f} at start"
@@ -324,55 +390,81 @@ def main() -> None:
     print(f"protobuf parse only: {parse_rate:,.0f} spans/s")
 
     durable = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "on"}
-    rates: dict[int, float] = {}
+    rates: dict[tuple[int, int], float] = {}
     with PgCluster(settings={**TIMESCALE_SETTINGS, **durable}) as cluster, tempfile.TemporaryDirectory() as data:
-        url = cluster.dsn("postgres")
         extra = {"PYTHONPATH": str(Path(args.server_src).resolve())} if args.server_src else {}
-        server, http_port, grpc_port = start_server(url, data, extra)
-        try:
-            send = grpc_sender(grpc_port) if args.protocol == "grpc" else http_sender(http_port)
-            for body in make_requests(2 * args.per_request, args.per_request, seed=0):
-                send(body)  # warm-up (rows of their own): price caches, pool, first-call costs
-            print(
-                f"{'senders':>7} {'acked/s':>9} {'queryable/s':>11} {'rows/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-                f"{'CPU s/1k':>8} {'RSS MB':>6}"
-            )
-            for n in senders:
-                bodies = runs[n]
-                before, cpu_before = row_count(url), cpu_seconds(server.pid)
-                started = time.perf_counter()
-                elapsed, latencies = send_all(bodies, n, send)
-                stored = row_count(url) - before  # acknowledged means committed: the rows are there now
-                queryable = time.perf_counter() - started
-                cpu = cpu_seconds(server.pid) - cpu_before
-                spans = len(bodies) * args.per_request
-                rates[n] = stored / elapsed
-                print(
-                    f"{n:>7} {spans / elapsed:>9,.0f} {spans / queryable:>11,.0f} {rates[n]:>8,.0f} "
-                    f"{percentile(latencies, 50) * 1000:>7,.0f} {percentile(latencies, 99) * 1000:>7,.0f} "
-                    f"{cpu / spans * 1000:>8.3f} {rss_peak_mb(server.pid):>6,.0f}"
-                )
-            if mixed:
-                cpu_before = cpu_seconds(server.pid)
-                elapsed, latencies = send_all(mixed, args.mixed_senders, send)
-                cpu = cpu_seconds(server.pid) - cpu_before
-                spans = len(mixed) * args.per_request
-                print(
-                    f"mixed (95 % non-GenAI), {args.mixed_senders} senders: {spans / elapsed:,.0f} spans/s through "
-                    f"the receiver, p50 {percentile(latencies, 50) * 1000:,.0f} ms, "
-                    f"server CPU {cpu / spans * 1e6:.1f} us/span, RSS {rss_peak_mb(server.pid):,.0f} MB"
-                )
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+        for workers in worker_counts:
+            with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE workers_{workers}")  # the same spans, stored afresh
+            url = cluster.dsn(f"workers_{workers}")
+            server, http_port, grpc_port = start_server(url, data, extra, workers)
+            print(f"serve --workers {workers}" + (", a connection per sender" if per_thread else ""))
+            try:
+                run_server(args, server, url, grpc_port, http_port, runs, mixed, senders, per_thread, rates, workers)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=90)
         busiest = max(senders)
         alone, rows = writer_alone(cluster, runs[busiest], args.writer_batch)
         print(
             f"writer alone, the {busiest}-sender run's {rows:,} rows in batches of {args.writer_batch:,}: "
             f"{alone:,.0f} rows/s"
         )
-        for n in senders:
-            print(f"  e2e / writer alone at {n:>2} senders: {rates[n] / alone:.0%}")
+        for workers in worker_counts:
+            for n in senders:
+                ratio = rates[workers, n] / alone
+                print(f"  e2e / writer alone at {n:>2} senders, {workers} worker(s): {ratio:.0%}")
+
+
+def run_server(
+    args: argparse.Namespace,
+    server: subprocess.Popen[bytes],
+    url: str,
+    grpc_port: int,
+    http_port: int,
+    runs: dict[int, list[bytes]],
+    mixed: list[bytes],
+    senders: list[int],
+    per_thread: bool,
+    rates: dict[tuple[int, int], float],
+    workers: int,
+) -> None:
+    """The sender runs and the mixed run against one server."""
+    if args.protocol == "grpc":
+        send = grpc_sender(grpc_port, per_thread=per_thread)
+    else:
+        send = http_sender(http_port, per_thread=per_thread)
+    for body in make_requests(2 * args.per_request, args.per_request, seed=0):
+        send(body)  # type: ignore[operator]  # warm-up (rows of their own): price caches, pool, first-call costs
+    print(
+        f"{'senders':>7} {'acked/s':>9} {'queryable/s':>11} {'rows/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'CPU s/1k':>8} {'RSS MB':>6}"
+    )
+    for n in senders:
+        bodies = runs[n]
+        before, cpu_before = row_count(url), cpu_seconds(server.pid)
+        started = time.perf_counter()
+        elapsed, latencies = send_all(bodies, n, send)
+        stored = row_count(url) - before  # acknowledged means committed: the rows are there now
+        queryable = time.perf_counter() - started
+        cpu = cpu_seconds(server.pid) - cpu_before
+        spans = len(bodies) * args.per_request
+        rates[workers, n] = stored / elapsed
+        print(
+            f"{n:>7} {spans / elapsed:>9,.0f} {spans / queryable:>11,.0f} {rates[workers, n]:>8,.0f} "
+            f"{percentile(latencies, 50) * 1000:>7,.0f} {percentile(latencies, 99) * 1000:>7,.0f} "
+            f"{cpu / spans * 1000:>8.3f} {rss_peaks(server.pid):>6}"
+        )
+    if mixed:
+        cpu_before = cpu_seconds(server.pid)
+        elapsed, latencies = send_all(mixed, args.mixed_senders, send)
+        cpu = cpu_seconds(server.pid) - cpu_before
+        spans = len(mixed) * args.per_request
+        print(
+            f"mixed (95 % non-GenAI), {args.mixed_senders} senders: {spans / elapsed:,.0f} spans/s through "
+            f"the receiver, p50 {percentile(latencies, 50) * 1000:,.0f} ms, "
+            f"server CPU {cpu / spans * 1e6:.1f} us/span, RSS {rss_peaks(server.pid)} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GRPC_PORT", "receivers.grpc_port"),
     Variable("GRPC_MAX_MESSAGE_BYTES", "receivers.grpc_max_message_bytes"),
     Variable("HTTP_MAX_BODY_BYTES", "receivers.http_max_body_bytes"),
+    Variable("WORKERS", "receivers.workers"),
     Variable("INGEST_TOKEN", "receivers.ingest_token"),
     Variable("INGEST_AUTH", "receivers.ingest_auth"),
     # web/config.py

@@ -26,6 +26,7 @@ from otel_margin_backend.cli.revenue import customers_app, fx_app, revenue_app, 
 from otel_margin_backend.cli.simulate import simulate
 from otel_margin_backend.cli.verify import verify
 from otel_margin_backend.pipeline.errors import OtelMarginError
+from otel_margin_backend.receivers.config import MAX_WORKERS
 from otel_margin_backend.settings import Settings
 
 app = typer.Typer(
@@ -90,13 +91,22 @@ def migrate() -> None:
 
 
 @app.command()
-def serve() -> None:
+def serve(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_WORKERS,
+            help="Receiver processes sharing the ports (default: OTEL_MARGIN_WORKERS, or half the CPUs, 1 to 4).",
+        ),
+    ] = None,
+) -> None:
     """Run the backend: migrate, then serve OTLP (gRPC :4317, HTTP :4318), REST and health checks until stopped."""
-    from otel_margin_backend.service.backend import serve as run_service
+    from otel_margin_backend.service.workers import serve as run_service
 
     settings = load_settings()
     with user_errors():
-        run_service(settings)
+        run_service(settings, workers=workers)
 
 
 @app.command()

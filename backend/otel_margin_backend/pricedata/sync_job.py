@@ -76,6 +76,8 @@ class PriceSyncJob:
         config: The pricing config (``sync_*``, ``reload_interval_s``, ``data_file``, ``quality_file``).
         connect_timeout_s: How long to wait for the database per connection.
         metrics: Where failed syncs and the time of the last successful one are reported.
+        sync: False for a ``serve`` worker that is not the primary: it only follows the versions the primary (or
+            anyone) activates, every ``reload_interval_s``, and never fetches itself.
     """
 
     def __init__(
@@ -86,8 +88,10 @@ class PriceSyncJob:
         *,
         connect_timeout_s: float = 5.0,
         metrics: Metrics = NOOP,
+        sync: bool = True,
     ) -> None:
         self._metrics = metrics
+        self._sync_here = sync
         self.last_success: float | None = None
         """Unix time of the last successful sync (this process's, or a stored one: ``saw_success``)."""
         metrics.watch("price_sync_last_success", lambda: self.last_success)
@@ -116,7 +120,7 @@ class PriceSyncJob:
         log.info(
             "price book %s in force",
             self._live.book.version,
-            extra={"sync_source": self._config.sync_source if self.syncing else None},
+            extra={"sync_source": self._config.sync_source if self.syncing and self._sync_here else None},
         )
 
     def saw_success(self, at: float | None) -> None:
@@ -167,6 +171,10 @@ class PriceSyncJob:
         loop = asyncio.get_running_loop()
         next_sync = loop.time() + self._config.sync_first_delay_s
         while True:
+            if not self._sync_here:  # a worker beside the primary: follow what it activates
+                await asyncio.sleep(self._config.reload_interval_s)
+                await self.follow_active()
+                continue
             await asyncio.sleep(min(self._config.reload_interval_s, max(0.0, next_sync - loop.time())))
             if loop.time() >= next_sync:
                 await self.run_once()

@@ -157,6 +157,25 @@ def test_the_periodic_task_syncs_and_survives_failures(db_url: str, tmp_path: Pa
     assert all(a[0] == "schedule" for a in attempts(db_url))
 
 
+def test_a_worker_beside_the_primary_follows_and_never_syncs(db_url: str) -> None:
+    live = CurrentPriceBook(PriceBook.bundled())
+    config = PricingConfig.model_validate({"sync_source": str(SMALL), "sync_interval_s": 0.05,
+                                           "sync_first_delay_s": 0, "reload_interval_s": 0.05})  # fmt: skip
+    follower = PriceSyncJob(live, db_url, config, connect_timeout_s=2, sync=False)
+
+    async def scenario() -> None:
+        await follower.start()
+        assert follower.syncing
+        await asyncio.sleep(0.3)  # six sync intervals: a primary would have synced SMALL by now
+        assert live.book.version == BUNDLED_VERSION
+        cli_sync(db_url, SMALL_V2)  # the primary's sync (or prices sync) activates a version
+        await _until(lambda: live.book.version == SMALL_V2_VERSION)
+        await follower.shutdown()
+
+    asyncio.run(scenario())
+    assert [a[0] for a in attempts(db_url)] == ["cli"]  # the follower fetched nothing itself
+
+
 async def _until(condition: object, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():  # type: ignore[operator]
