@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from otel_margin_backend.analytics.config import ActionsConfig
+from otel_margin_backend.bills.config import BillsConfig
 from otel_margin_backend.budgets.config import BudgetsConfig
 from otel_margin_backend.ingest.config import IngestConfig
 from otel_margin_backend.logs import LogConfig
@@ -94,6 +95,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GRPC_PORT", "receivers.grpc_port"),
     Variable("GRPC_MAX_MESSAGE_BYTES", "receivers.grpc_max_message_bytes"),
     Variable("HTTP_MAX_BODY_BYTES", "receivers.http_max_body_bytes"),
+    Variable("WORKERS", "receivers.workers"),
     Variable("INGEST_TOKEN", "receivers.ingest_token"),
     Variable("INGEST_AUTH", "receivers.ingest_auth"),
     # web/config.py
@@ -143,6 +145,19 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("STRIPE_TIMEOUT_S", "revenue.stripe_timeout_s"),
     Variable("STRIPE_MAX_NETWORK_RETRIES", "revenue.stripe_max_network_retries"),
     Variable("REPORTING_CURRENCY", "revenue.reporting_currency"),
+    # bills/config.py
+    Variable("OPENAI_ADMIN_KEY", "bills.openai_admin_key"),
+    Variable("OPENAI_API_BASE", "bills.openai_api_base"),
+    Variable("ANTHROPIC_ADMIN_KEY", "bills.anthropic_admin_key"),
+    Variable("ANTHROPIC_API_BASE", "bills.anthropic_api_base"),
+    Variable("BILLS_TIMEOUT_S", "bills.timeout_s"),
+    Variable("BILLS_MAX_RETRIES", "bills.max_retries"),
+    Variable("BILLS_SYNC_INTERVAL_S", "bills.sync_interval_s"),
+    Variable("BILLS_SYNC_FIRST_DELAY_S", "bills.sync_first_delay_s"),
+    Variable("BILLS_SYNC_DAYS", "bills.sync_days"),
+    Variable("BILLS_MAPPING_FILE", "bills.mapping_file"),
+    Variable("BILLS_GAP_ALERT_PERCENT", "bills.gap_alert_percent"),
+    Variable("BILLS_COVERAGE_FLOOR_PERCENT", "bills.coverage_floor_percent"),
     # simulator/config.py
     Variable("SIMULATOR_CANDIDATES", "simulator.candidates"),
     Variable("SIMULATOR_BENCHMARKS", "simulator.benchmarks"),
@@ -192,6 +207,8 @@ class Settings(BaseSettings):
     """Budget evaluation and the alert webhook."""
     revenue: RevenueConfig = Field(default_factory=RevenueConfig)
     """Stripe and the reporting currency."""
+    bills: BillsConfig = Field(default_factory=BillsConfig)
+    """The providers' bills: admin keys, the daily import, the mapping file, the gap and coverage alerts."""
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     """The model-swap cost simulator."""
     actions: ActionsConfig = Field(default_factory=ActionsConfig)

@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from otel_margin_backend.analytics.config import ActionsConfig
+from otel_margin_backend.bills.config import BillsConfig
 from otel_margin_backend.budgets.config import BudgetsConfig
 from otel_margin_backend.ingest.config import IngestConfig
 from otel_margin_backend.logs import LogConfig
@@ -34,6 +35,7 @@ COMPONENTS: dict[str, type[BaseModel]] = {
     "pricing": PricingConfig,
     "budgets": BudgetsConfig,
     "revenue": RevenueConfig,
+    "bills": BillsConfig,
     "simulator": SimulatorConfig,
     "actions": ActionsConfig,
     "logs": LogConfig,

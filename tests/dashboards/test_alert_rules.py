@@ -7,12 +7,15 @@ days that are never in the future: "today" is today's midnight, "yesterday" noon
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
 
+from otel_margin_backend.bills import store as bill_store
+from otel_margin_backend.bills.lines import BillLine, by_day
 from tests.dashboards.alerting import Evaluation, evaluate
 from tests.dashboards.files import rule
 from tests.dashboards.seed import Seeder, day_start, hour_start, month_of
@@ -167,6 +170,32 @@ def test_price_sync_failure_ignores_older_failures(db_url: str, any_server: Serv
     assert evaluation.state == "Normal" and evaluation.instances[0].values["B"] == 0
 
 
+def _sync_attempts(db_url: str, ok: int, failed: int) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO price_sync_attempts (attempted_at, source, trigger, outcome, price_version, duration_ms,"
+            " error) SELECT now() - interval '1 minute' * g, 'https://prices.example/d.json', 'schedule',"
+            " CASE WHEN g <= %s THEN 'failed' ELSE 'ok' END, CASE WHEN g > %s THEN 'genai-prices data sha256:0a' END,"
+            " 100, CASE WHEN g <= %s THEN 'HTTP 503' END FROM generate_series(1, %s) g",
+            (failed, failed, failed, ok + failed),
+        )
+
+
+@pytest.mark.parametrize(("ok", "failed", "fires", "value"), [(998, 1, True, 99.899), (999, 1, False, 99.9),
+                                                                (7, 0, False, 100)])  # fmt: skip
+def test_price_sync_success_fires_below_99_9_percent_over_7_days(ok: int, failed: int, fires: bool, value: float,
+                                                                  db_url: str, any_server: Server) -> None:  # fmt: skip
+    _sync_attempts(db_url, ok, failed)
+    evaluation = check(db_url, any_server, "otel-margin-price-sync-success")
+    assert evaluation.state == ("Alerting" if fires else "Normal"), evaluation
+    (only,) = evaluation.instances
+    assert only.values["B"] == value and only.labels == {"severity": "warning", "customer": "all", "feature": "all"}
+
+
+def test_price_sync_success_without_attempts_is_normal(db_url: str, any_server: Server) -> None:
+    assert check(db_url, any_server, "otel-margin-price-sync-success").state == "Normal"
+
+
 @pytest.mark.parametrize(("attributed", "fires"), [("85", True), ("95", False)])
 def test_attribution_coverage_fires_below_ninety_percent_today(attributed: str, fires: bool, db_url: str,
                                                                any_server: Server) -> None:  # fmt: skip
@@ -219,3 +248,53 @@ def test_a_failing_query_takes_the_error_state(db_url: str, any_server: Server) 
     with psycopg.connect(db_url) as conn:
         evaluation = evaluate(conn, broken, timescaledb=any_server.kind == "timescaledb")
     assert evaluation.state == "Error" and evaluation.error and "no_such_view" in evaluation.error
+
+
+# ---------------------------------------------------------------------------------------------------- bills
+
+
+def seed_bill(url: str, day: date, billed: str, *, provider: str = "openai") -> None:
+    """A bill of ``billed`` dollars for gpt-4o on ``day``: 1,200 tokens, as one seeded call has."""
+    lines = [BillLine("openai.costs", day, model="gpt-4o", amount=Decimal(billed)),
+             BillLine("openai.usage", day, model="gpt-4o", input_tokens=1000, output_tokens=200)]  # fmt: skip
+    with psycopg.connect(url, autocommit=True) as conn:
+        import_id = bill_store.begin(conn, provider, "test", day, day, "cli")
+        bill_store.store(conn, import_id, provider, by_day(lines, ["openai.costs", "openai.usage"], day, day))
+
+
+@pytest.mark.parametrize(("billed", "fires"), [("1.03", True), ("1.01", False)])
+def test_bill_gap_fires_above_two_percent_of_yesterdays_bill(billed: str, fires: bool, db_url: str,
+                                                             any_server: Server) -> None:  # fmt: skip
+    seeder = Seeder(db_url)
+    yesterday = day_start(seeder.now()) - timedelta(hours=12)
+    seeder.costs([("acme", "chat", "1.00", yesterday)])
+    seed_bill(db_url, yesterday.date(), billed)
+    evaluation = check(db_url, any_server, "otel-margin-bill-gap")
+    assert evaluation.state == ("Alerting" if fires else "Normal")
+    (only,) = evaluation.instances
+    assert only.labels["provider"] == "openai"
+    assert only.values["B"] == (pytest.approx(2.91) if fires else 0)
+
+
+def test_bill_coverage_fires_below_the_floor(db_url: str, any_server: Server) -> None:
+    seeder = Seeder(db_url)
+    yesterday = day_start(seeder.now()) - timedelta(hours=12)
+    seeder.costs([("(unattributed)", "chat", "1.00", yesterday)])
+    seed_bill(db_url, yesterday.date(), "1.00")
+    evaluation = check(db_url, any_server, "otel-margin-bill-coverage")
+    assert evaluation.state == "Alerting"
+    (only,) = evaluation.instances
+    assert only.values["B"] == pytest.approx(0.01)  # nothing attributed (shown as the smallest positive value)
+
+
+def test_bill_import_failing_fires_for_a_failed_latest_import(db_url: str, any_server: Server) -> None:
+    seeder = Seeder(db_url)
+    day = (seeder.now() - timedelta(days=1)).date()
+    seed_bill(db_url, day, "1.00")
+    seed_bill(db_url, day, "1.00", provider="anthropic")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        failed = bill_store.begin(conn, "anthropic", "test", day, day, "schedule")
+        bill_store.fail(conn, failed, "HTTP 401: invalid x-api-key")
+    evaluation = check(db_url, any_server, "otel-margin-bill-import-failing")
+    assert evaluation.firing("provider") == {"anthropic"}
+    assert evaluation.normal("provider") == {"openai"}

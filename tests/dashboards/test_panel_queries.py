@@ -9,13 +9,15 @@ and unmapped revenue. The range is the last 7 days; on TimescaleDB the datasourc
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
 
+from otel_margin_backend.bills import store as bill_store
+from otel_margin_backend.bills.lines import BillLine, by_day
 from tests.dashboards.alerting import TEXT_TYPES, to_series
 from tests.dashboards.files import dashboards, panels
 from tests.dashboards.macros import QueryContext, Variable, expand
@@ -72,6 +74,15 @@ EXPECTED: dict[str, dict[int, list[str]]] = {
         14: ["received_at", "reason", "http_status", "message", "event_id", "event_type"],
         15: ["stripe_customer_id", "name", "email", "metadata_known", "currency", "net", "documents", "first_month",
              "last_month"],
+        16: ["Success"], 17: ["Median"],
+    },
+    "otel-margin-bills": {
+        1: ["Billed"], 2: ["Computed"], 3: ["Gap"], 4: ["Coverage"],
+        5: ["time", "provider", "billed", "computed"], 6: ["time", "provider", "gap_pct", "coverage_pct"],
+        7: ["provider", "model", "billed", "computed", "gap", "gap_pct", "unseen", "price_diff", "unpriced",
+            "attributed", "coverage_pct", "unpriced_calls", "missing_from"],
+        8: ["provider", "project", "services", "billed", "billed_tokens", "seen_tokens", "unseen"],
+        9: ["provider", "status", "started_at", "last_success_at", "error"],
     },
 }  # fmt: skip
 """The columns each panel shows, by dashboard uid and panel id (a new panel must be added here)."""
@@ -113,7 +124,20 @@ def seed_everything(url: str) -> Seeder:
     seeder.price_sync(now - timedelta(hours=2), ok=False)
     seeder.webhook_failure(now - timedelta(hours=1))
     seeder.unmapped_revenue("cus_unknown", month, 12345)
+    seed_bill(url, hour.date())
     return seeder
+
+
+def seed_bill(url: str, day: date) -> None:
+    """OpenAI's bill for the seeded calls' day: gpt-4o, $99 for 1,000,000 tokens of project proj_x (-> checkout)."""
+    lines = [BillLine("openai.costs", day, model="gpt-4o", project="proj_x", line_item="gpt-4o, input",
+                      amount=Decimal("99")),
+             BillLine("openai.usage", day, model="gpt-4o", project="proj_x", input_tokens=800_000,
+                      output_tokens=200_000)]  # fmt: skip
+    with psycopg.connect(url, autocommit=True) as conn:
+        import_id = bill_store.begin(conn, "openai", "test", day, day, "cli")
+        bill_store.store(conn, import_id, "openai", by_day(lines, ["openai.costs", "openai.usage"], day, day))
+        conn.execute("INSERT INTO bill_mappings VALUES ('openai', 'project', 'proj_x', 'checkout', NULL)")
 
 
 def run(conn: psycopg.Connection[Any], sql: str) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:

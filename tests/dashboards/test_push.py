@@ -27,7 +27,12 @@ ENV = {
     "OTEL_MARGIN_GRAFANA_TOKEN": None,
     "OTEL_MARGIN_DASHBOARDS_DIR": None,
 }
-GROUP_INTERVALS = {"otel-margin-budgets": 60, "otel-margin-margin": 300, "otel-margin-pipeline": 60}
+GROUP_INTERVALS = {
+    "otel-margin-budgets": 60,
+    "otel-margin-margin": 300,
+    "otel-margin-pipeline": 60,
+    "otel-margin-bills": 300,
+}
 OBJECTS = 1 + 1 + len(dashboards()) + len(rules()) + len(GROUP_INTERVALS)
 
 

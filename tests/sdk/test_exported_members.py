@@ -14,7 +14,9 @@ def test_all_is_sorted_small_and_exactly_the_public_names() -> None:
     assert otel_margin.__all__ == sorted(otel_margin.__all__)
     assert len(otel_margin.__all__) <= 8
     assert sorted(public) == otel_margin.__all__
-    assert otel_margin.__all__ == ["InMemoryExporter", "__version__", "customer", "feature", "instrument"]
+    assert otel_margin.__all__ == [
+        "BudgetState", "InMemoryExporter", "__version__", "budget_state", "customer", "feature", "instrument"
+    ]  # fmt: skip
 
 
 def test_public_members_show_the_public_module_and_take_keywords_after_the_first_argument() -> None:

@@ -109,7 +109,8 @@ class BudgetsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     evaluate_interval_s: float = Field(default=60.0, gt=0)
-    """How often every budget is evaluated (thresholds crossed or resolved). Default: 60 s."""
+    """How often every budget is evaluated (thresholds crossed or resolved), which is also how stale the state
+    ``GET /v1/budgets/check`` answers from may be. Default: 60 s."""
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
     """Where and how alerts are posted. Default: ``WebhookConfig()``, which has no URL (alerts are recorded and
     queued, delivered once a URL is set)."""

@@ -23,6 +23,8 @@ from otel_margin_backend.pricing.errors import PricingFileError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 """Budget names: letters, digits, ``_ . -``, up to 100 characters (they appear in URLs)."""
+RESERVED_NAMES = frozenset({"check"})
+"""Names a budget cannot take: ``/v1/budgets/check`` is the app's budget check, not a budget."""
 
 SEVERITIES = ("warning", "critical", "exceeded")
 """Threshold severities, lowest first."""
@@ -140,6 +142,10 @@ class BudgetConfig(_Strict):
         if not re.fullmatch(NAME_PATTERN, value):
             raise ValueError(
                 f"name {value!r}: use 1 to 100 letters, digits, '_', '.' or '-', starting with a letter or digit"
+            )
+        if value in RESERVED_NAMES:
+            raise ValueError(
+                f"name {value!r} is reserved (GET /v1/budgets/{value} is the budget check): choose another"
             )
         return value
 

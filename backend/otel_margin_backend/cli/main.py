@@ -17,14 +17,16 @@ from rich.table import Table
 
 from otel_margin_backend import __version__
 from otel_margin_backend.analytics.pnl import GroupBy
+from otel_margin_backend.cli.bills import bills_app
 from otel_margin_backend.cli.budgets import budgets_app
-from otel_margin_backend.cli.common import console, err, load_settings, user_errors
+from otel_margin_backend.cli.common import console, err, fail, load_settings, user_errors
 from otel_margin_backend.cli.grafana import grafana_app
 from otel_margin_backend.cli.prices import prices_app
 from otel_margin_backend.cli.revenue import customers_app, fx_app, revenue_app, stripe_app
 from otel_margin_backend.cli.simulate import simulate
 from otel_margin_backend.cli.verify import verify
 from otel_margin_backend.pipeline.errors import OtelMarginError
+from otel_margin_backend.receivers.config import MAX_WORKERS
 from otel_margin_backend.settings import Settings
 
 app = typer.Typer(
@@ -43,6 +45,7 @@ app.add_typer(stripe_app, name="stripe")
 app.add_typer(revenue_app, name="revenue")
 app.add_typer(fx_app, name="fx")
 app.add_typer(grafana_app, name="grafana")
+app.add_typer(bills_app, name="bills")
 
 
 def _print_version(wanted: bool) -> None:
@@ -88,22 +91,45 @@ def migrate() -> None:
 
 
 @app.command()
-def serve() -> None:
+def serve(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_WORKERS,
+            help="Receiver processes sharing the ports (default: OTEL_MARGIN_WORKERS, or half the CPUs, 1 to 4).",
+        ),
+    ] = None,
+) -> None:
     """Run the backend: migrate, then serve OTLP (gRPC :4317, HTTP :4318), REST and health checks until stopped."""
-    from otel_margin_backend.service.backend import serve as run_service
+    from otel_margin_backend.service.workers import serve as run_service
 
     settings = load_settings()
     with user_errors():
-        run_service(settings)
+        run_service(settings, workers=workers)
 
 
 @app.command()
-def doctor() -> None:
-    """Show the database, its TimescaleDB edition, migrations and the effective configuration."""
+def doctor(
+    acceptance: Annotated[
+        bool, typer.Option("--acceptance", help="Check the rollout's acceptance checklist against stored state.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json (with --acceptance).")] = "table",
+) -> None:
+    """Show the database, its TimescaleDB edition, migrations and the effective configuration.
+
+    With --acceptance: each checklist item (docs/acceptance.md) with pass, fail or unknown and its evidence; exits
+    1 when an item fails, 3 when none fails but one is unknown.
+    """
     from otel_margin_backend.storage.database import Store, server_info
     from otel_margin_backend.storage.migrator import available, pending
 
+    if fmt not in ("table", "json") or (fmt == "json" and not acceptance):
+        raise typer.BadParameter(f"{fmt!r}: use table, or json with --acceptance", param_hint="--format")
     settings = load_settings()
+    if acceptance:
+        _acceptance(settings, fmt)
+        return
     checks = Table("check", "result", title="otel-margin doctor", show_lines=False)
     ok = True
     with user_errors(), Store(settings.storage) as store:
@@ -130,6 +156,24 @@ def doctor() -> None:
     console.print(cfg)
     if not ok:
         raise typer.Exit(1)
+
+
+def _acceptance(settings: Settings, fmt: str) -> None:
+    from otel_margin_backend.cli import acceptance
+    from otel_margin_backend.storage.database import Store
+    from otel_margin_backend.storage.migrator import pending
+
+    with user_errors(), Store(settings.storage) as store, store.connection() as conn:
+        if todo := pending(conn):
+            raise fail(f"{len(todo)} migration(s) pending: run otel-margin migrate, then doctor --acceptance again")
+        items = acceptance.check(conn, settings)
+    if fmt == "json":
+        console.print_json(data=acceptance.as_json(items))
+    else:
+        console.print(acceptance.table(items))
+    code = acceptance.exit_code(items)
+    if code:
+        raise typer.Exit(code)
 
 
 _DURATION = re.compile(r"^(\d+)([hdw])$")
@@ -186,6 +230,9 @@ def pnl(
     ] = None,
     by: Annotated[GroupBy, typer.Option(help="customer, feature, model, provider or organization.")] = "customer",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    cost_basis: Annotated[
+        str, typer.Option("--cost-basis", help="computed (from spans, the default) or billed (scaled to the bill).")
+    ] = "computed",
     target_margin: Annotated[
         str | None,
         typer.Option(
@@ -194,13 +241,19 @@ def pnl(
         ),
     ] = None,
 ) -> None:
-    """Profit and loss: revenue, AI cost, margin and margin % for a month or a range."""
+    """Profit and loss: revenue, AI cost, margin and margin % for a month or a range.
+
+    --cost-basis billed scales each day, provider and model's cost to what the provider billed for it
+    (docs/reconciliation.md#the-pl-on-the-bills-numbers); days without a bill keep the computed cost.
+    """
     from otel_margin_backend.analytics import pnl as pnl_read
     from otel_margin_backend.analytics import render
     from otel_margin_backend.storage.database import Store
 
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter(f"{fmt!r}: use table, json or csv", param_hint="--format")
+    if cost_basis not in ("computed", "billed"):
+        raise typer.BadParameter(f"{cost_basis!r}: use computed or billed", param_hint="--cost-basis")
     settings = load_settings()
     if target_margin is not None:
         _target_pnl(settings, target_margin, month=month, ranged=bool(start or end), by=by, fmt=fmt)
@@ -208,6 +261,8 @@ def pnl(
     with user_errors():
         span = pnl_read.period(month=month, start=start, end=end)
         with Store(settings.storage) as store, store.connection() as conn:
+            # Read by usage_rollup_range() (migration 0092): this session's P&L costs on the bill's basis.
+            conn.execute("SELECT set_config('otel_margin.cost_basis', %s, false)", (cost_basis,))
             rows = pnl_read.read_pnl(conn, span, by)
             total = pnl_read.read_pnl(conn, span, "organization")
             quality = pnl_read.read_quality(conn, span)
@@ -224,7 +279,8 @@ def pnl(
     if not rows:
         console.print(f"No usage or revenue for {span.label}.")
         return
-    console.print(render.pnl_table(rows, by=by, title=f"P&L {span.label} by {by}"))
+    basis = ", cost as billed" if cost_basis == "billed" else ""
+    console.print(render.pnl_table(rows, by=by, title=f"P&L {span.label} by {by}{basis}"))
     if by != "organization" and total:
         console.print(render.pnl_table(total, by="organization", title="Organization"))
     console.print(render.quality_line(quality))

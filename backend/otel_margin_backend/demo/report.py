@@ -5,7 +5,7 @@ Everything is read from the same SQL (and the same simulator) that Grafana, the 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from rich.console import Console
@@ -13,6 +13,8 @@ from rich.table import Table
 
 from otel_margin_backend.analytics import render
 from otel_margin_backend.analytics.pnl import Period, read_pnl, read_quality
+from otel_margin_backend.bills.reconcile import BillReconciliation, ProjectReconciliation
+from otel_margin_backend.bills.reconcile import read as read_bill
 from otel_margin_backend.pipeline.money import money
 from otel_margin_backend.pricing import PricingConfig, build_book
 from otel_margin_backend.simulator.config import SimulatorConfig
@@ -39,6 +41,7 @@ def print_report(store: Store, pricing: PricingConfig, simulator: SimulatorConfi
             " FROM budget_alerts"
             " WHERE resolved_at IS NULL ORDER BY crossed_at, budget, threshold_percent"
         ).fetchall()
+        bill = read_bill(conn, start.date(), (end - timedelta(microseconds=1)).date(), "model")
         # The configured simulator, as `otel-margin simulate` uses it (its quality-drop limit included).
         simulation = Simulator(simulator, build_book(pricing)).simulate(conn, SimulationRequest(start=start, end=end))
     console.print()
@@ -74,6 +77,23 @@ def print_report(store: Store, pricing: PricingConfig, simulator: SimulatorConfi
             render.percent(best.savings_percent), _signed(group.quality_difference),
         )  # fmt: skip
     console.print(suggestions)
+    _print_bill(bill, console)
+
+
+def _print_bill(rows: list[BillReconciliation] | list[ProjectReconciliation], console: Console) -> None:
+    reconciled = [r for r in rows if isinstance(r, BillReconciliation)]
+    if not reconciled:
+        return
+    table = Table(title="The provider's bill against the spans (bills reconcile)", title_justify="left")
+    for column in ("Model", "Billed", "Computed", "Gap", "Unseen", "Covered"):
+        table.add_column(column, justify="left" if column == "Model" else "right")
+    for r in reconciled:
+        table.add_row(f"{r.provider}/{r.model}", money(r.billed), money(r.computed), money(r.gap),
+                      money(r.unseen), render.percent(r.coverage_pct))  # fmt: skip
+    console.print(table)
+    missing = sorted({s.strip() for r in reconciled if r.missing_from for s in r.missing_from.split(",")})
+    if missing:
+        console.print(f"Billed calls no span shows come from: {', '.join(missing)} (a job nobody instrumented).")
 
 
 def _signed(value: Decimal | None) -> str:

@@ -1,8 +1,8 @@
 """``otel-margin demo --reset``: the demo's own data removed, so the next run starts its month over.
 
 Only what the demo wrote goes: the usage of its deployment environment (``demo``), its manual revenue entries
-(``demo-…`` external ids) and its budgets. Anything else in the database (real traffic, Stripe revenue, your
-budgets) stays, so ``--reset`` is safe on a database that is not the embedded one.
+(``demo-…`` external ids), its budgets and its provider bill. Anything else in the database (real traffic, Stripe
+revenue, your budgets) stays, so ``--reset`` is safe on a database that is not the embedded one.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from otel_margin_backend.demo import scenario
+from otel_margin_backend.demo.bill import remove_bill
 from otel_margin_backend.storage.database import Store
 
 ENVIRONMENT = "demo"
@@ -40,6 +41,7 @@ def reset(store: Store) -> Removed:
         revenue = conn.execute(
             "DELETE FROM revenue_entries WHERE source = 'manual' AND starts_with(source_id, %s)", (REVENUE_PREFIX,)
         ).rowcount
+        remove_bill(conn)
         budgets = 0
         for name in budget_names():
             conn.execute("SELECT budget_resolve_open(%s, 'budget_removed', now())", (name,))

@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from otel_margin_backend.demo import scenario
+from otel_margin_backend.demo.bill import book_bill
 from otel_margin_backend.demo.extras import check_installed, instrumentation
 from otel_margin_backend.demo.ids import NamedCallIds
 from otel_margin_backend.demo.openai_stub import ContentUsage, OpenAIStub
@@ -83,6 +84,8 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> None
             _send_traffic(options.otlp_endpoint or api, token, start, end, console)
             _book_revenue(api, token, start, end)
             _apply_budgets(api, token, end)
+            with store.connection() as conn:
+                book_bill(conn, ENVIRONMENT, start, end)
             from otel_margin_backend.demo.report import print_report
 
             print_report(store, settings.pricing, settings.simulator, start, end, console)

@@ -1,9 +1,12 @@
-"""Batching across requests: many small requests become few large, durable writes.
+"""Group commit across requests: many small requests become few large, durable writes.
 
-A receiver hands over the events of one request and waits; the batcher collects events from all
-requests until ``max_events`` are pending or ``max_wait_s`` passed since the first, writes them in
-one transaction, and only then releases the waiting requests. So a client is acknowledged only once
-its events are durable, and the database sees batches of thousands of rows.
+A receiver hands over the events of one request and waits. A batch is written as soon as a writer is free: it
+takes everything that arrived while the previous writes ran, up to ``max_events`` (a request is never split; one
+larger than the cap is written alone), writes it in one transaction, and only then releases the waiting requests.
+So under low load a request is written at once (no timer to wait out), under high load the batches grow with the
+time a write takes, and a client is acknowledged only once its events are durable. ``max_wait_s``
+(``batch_max_wait_ms``) is an upper bound on holding a batch open, never a floor; group commit holds none open, so
+it delays nothing (before, every batch below the cap waited it out: 4 senders of 500 spans never filled 5,000).
 
 Backpressure: at most ``max_pending_events`` may wait; past that, ``submit`` raises
 ``RetryableError`` at once (the receivers answer UNAVAILABLE / 503 with a retry hint) instead of
@@ -27,10 +30,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from otel_margin_backend.ingest.config import IngestConfig
+from otel_margin_backend.ingest.latency import LatencyTally
 from otel_margin_backend.pipeline.errors import PermanentError, RetryableError
 from otel_margin_backend.pipeline.events import UsageEvent
 from otel_margin_backend.pipeline.metrics import NOOP, Metrics
@@ -68,6 +73,8 @@ class Written:
 class _Pending:
     events: Sequence[UsageEvent]
     done: asyncio.Future[Written] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    received: float = field(default_factory=time.monotonic)
+    """When the request's events reached the batcher (the start of its receive -> stored latency)."""
 
 
 class Batcher:
@@ -81,6 +88,7 @@ class Batcher:
         writers: int = 2,
         max_isolation_writes: int = MAX_ISOLATION_WRITES,
         metrics: Metrics = NOOP,
+        latency: LatencyTally | None = None,
     ) -> None:
         """Prepare the batcher; ``start`` starts its writer tasks.
 
@@ -89,7 +97,8 @@ class Batcher:
             config: Batch size, wait and backpressure; default ``IngestConfig()``.
             writers: Concurrent writer tasks.
             max_isolation_writes: Extra writes allowed to find the refused rows of one request.
-            metrics: Where batch sizes, flush durations and pending events are reported.
+            metrics: Where batch sizes, flush durations, latencies and pending events are reported.
+            latency: Where each stored request's receive -> stored latency is counted (``ingest/latency.py``).
         """
         config = config if config is not None else IngestConfig()
         self._write = write
@@ -98,13 +107,19 @@ class Batcher:
         self.max_wait_s = config.batch_max_wait_ms / 1000
         self.max_pending_events = config.max_pending_events
         self._writers = writers
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: deque[_Pending] = deque()
+        self._ready = asyncio.Event()
+        """Set when a request is queued; the free writers wake and the first takes the batch."""
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._writing = 0
         self._pending_events = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self.batches_written = 0
         self.events_written = 0
         self._metrics = metrics
+        self.latency = latency if latency is not None else LatencyTally()
         metrics.watch("pending", lambda: float(self._pending_events))
 
     async def start(self) -> None:
@@ -135,7 +150,9 @@ class Batcher:
             )
         pending = _Pending(events)
         self._pending_events += len(events)
-        self._queue.put_nowait(pending)
+        self._queue.append(pending)
+        self._drained.clear()
+        self._ready.set()
         try:
             return await asyncio.shield(pending.done)  # a cancelled request must not cancel the shared batch
         finally:
@@ -146,7 +163,8 @@ class Batcher:
         self._closed = True
         if not self._tasks:
             return
-        await self._queue.join()
+        self._ready.set()  # idle writers see the close; busy ones write what is queued first
+        await self._drained.wait()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -155,28 +173,32 @@ class Batcher:
         self._tasks = []
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            items = [await self._queue.get()]
-            count = len(items[0].events)
-            deadline = loop.time() + self.max_wait_s
-            while count < self.max_events:
-                if self._queue.empty():
-                    remaining = deadline - loop.time()
-                    if remaining <= 0 or self._closed:
-                        break
-                    try:
-                        items.append(await asyncio.wait_for(self._queue.get(), remaining))
-                    except TimeoutError:
-                        break
-                else:
-                    items.append(self._queue.get_nowait())
-                count += len(items[-1].events)
+            while not self._queue:
+                if self._closed:
+                    return
+                self._ready.clear()
+                await self._ready.wait()
+            items = self._take()
+            self._writing += 1
             try:
                 await self._flush(items)
             finally:
-                for _ in items:
-                    self._queue.task_done()
+                self._writing -= 1
+                if not self._queue and not self._writing:
+                    self._drained.set()
+
+    def _take(self) -> list[_Pending]:
+        """The next batch: the oldest request, then every waiting one that fits under ``max_events``."""
+        queue = self._queue
+        first = queue.popleft()
+        items = [first]
+        count = len(first.events)
+        while queue and count + len(queue[0].events) <= self.max_events:
+            item = queue.popleft()
+            items.append(item)
+            count += len(item.events)
+        return items
 
     async def _flush(self, items: list[_Pending]) -> None:
         events = [e for item in items for e in item.events] if len(items) > 1 else items[0].events
@@ -204,8 +226,10 @@ class Batcher:
         self.events_written += len(events)
         self._metrics.batch_size.record(len(events))
         self._metrics.flush_duration.record(time.perf_counter() - started)
+        stored = time.monotonic()
         offset = 0
         for item in items:
+            self._stored(item, stored)
             end = offset + len(item.events)
             _settle(item, Written([], result.outcomes[offset:end]))
             offset = end
@@ -230,7 +254,13 @@ class Batcher:
         )
         for position in refused:
             outcomes[position.index] = None
+        self._stored(item, time.monotonic())
         _settle(item, Written(refused, tuple(outcomes)))
+
+    def _stored(self, item: _Pending, at: float) -> None:
+        seconds = at - item.received
+        self._metrics.ingest_latency.record(seconds)
+        self.latency.add(seconds, len(item.events))
 
     async def _bisect(
         self,

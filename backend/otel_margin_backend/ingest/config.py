@@ -14,8 +14,8 @@ class IngestConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     batch_max_events: int = Field(default=5_000, ge=1, le=100_000)
-    """Write a batch once this many events are waiting. Default: 5000."""
+    """The most events one batch holds (a free writer takes what is waiting, up to this). Default: 5000."""
     batch_max_wait_ms: int = Field(default=200, ge=1, le=10_000)
-    """...or once the oldest waiting event is this old. Default: 200 ms."""
+    """Upper bound on holding a batch open, never a floor: a free writer writes at once. Default: 200 ms."""
     max_pending_events: int = Field(default=200_000, ge=1)
     """Events that may wait for the database before clients are told to retry (backpressure). Default: 200000."""

@@ -8,7 +8,7 @@ second pass that only spans without token counts pay for.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -77,6 +77,11 @@ _MAX_COST_CHARS = 64
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
 _TOKEN_KEY_SET = frozenset((*TOKEN_KEYS, *USAGE_OBJECT_KEYS))
+_OPERATION_KEYS = (OPERATION_KEY,)
+_REQUEST_TYPE_KEYS = (REQUEST_TYPE_KEY,)
+_OPENINFERENCE_KIND_KEYS = (OPENINFERENCE_KIND_KEY,)
+_TRACELOOP_KIND_KEYS = (TRACELOOP_KIND_KEY,)
+_AI_SDK_OPERATION_KEYS = (AI_SDK_OPERATION_KEY,)
 _ANTHROPIC_EXCLUSIVE_SDKS = frozenset({"openlit"})
 """Instrumentations whose Anthropic input count excludes cache tokens (the Anthropic API's own meaning)."""
 
@@ -95,6 +100,8 @@ class ResourceInfo:
     attributes: Attributes
     service: str | None
     sdk_name: str | None
+    _first: dict[tuple[str, ...], tuple[int, str | None]] = field(default_factory=dict, compare=False, repr=False)
+    """Per key list (customer, feature, environment keys): the first key set here, found once per request."""
 
     @classmethod
     def from_proto(cls, resource: Resource) -> ResourceInfo:
@@ -102,9 +109,28 @@ class ResourceInfo:
         attributes = decode_attributes(resource.attributes)
         return cls(attributes, _text(attributes.get(SERVICE_NAME_KEY)), _text(attributes.get(SDK_NAME_KEY)))
 
+    def first(self, keys: tuple[str, ...]) -> tuple[int, str | None]:
+        """The index in ``keys`` of the first key this resource sets, and its text; ``(len(keys), None)`` if none.
+
+        Memoized per key list: a resource is shared by every span of its group, which are normalized by one thread.
+        """
+        found = self._first.get(keys)
+        if found is None:
+            found = (len(keys), None)
+            for index, key in enumerate(keys):
+                text = _text(self.attributes.get(key))
+                if text is not None:
+                    found = (index, text)
+                    break
+            self._first[keys] = found
+        return found
+
 
 def _text(value: AttrValue) -> str | None:
     """A usable identifier from an attribute: strings stripped, integers in decimal; anything else is absent."""
+    if type(value) is str:
+        value = value.strip()
+        return value or None
     if isinstance(value, str):
         value = value.strip()
         return value or None
@@ -115,20 +141,36 @@ def _text(value: AttrValue) -> str | None:
 
 def _first_text(attrs: Attributes, keys: tuple[str, ...]) -> str | None:
     for key in keys:
-        text = _text(attrs.get(key))
-        if text is not None:
-            return text
+        if key in attrs:  # attrs holds only the known keys a span sent: most lookups miss, and ``in`` is cheap
+            text = _text(attrs[key])
+            if text is not None:
+                return text
     return None
 
 
-def _lookup(attrs: Attributes, resource: Attributes, keys: tuple[str, ...]) -> str | None:
-    """First key (in configured order) set on the span, else on the resource."""
+def _found_text(found: Mapping[str, AnyValue], keys: tuple[str, ...]) -> str | None:
+    """``_first_text`` on undecoded values, for string keys (``decode_str_first``: the same value, decoded once)."""
     for key in keys:
-        text = _text(attrs.get(key))
-        if text is None:
-            text = _text(resource.get(key))
-        if text is not None:
-            return text
+        if key in found:
+            text = _text(decode_str_first(found[key]))
+            if text is not None:
+                return text
+    return None
+
+
+def _lookup(attrs: Attributes, resource: ResourceInfo, keys: tuple[str, ...]) -> str | None:
+    """First key (in configured order) set on the span, else on the resource."""
+    rank, resource_text = resource.first(keys)
+    for index, key in enumerate(keys):
+        if index >= rank:
+            break
+        if key in attrs:
+            text = _text(attrs[key])
+            if text is not None:
+                return text
+    if resource_text is not None:  # the resource's key comes first, or the span sent no earlier key
+        span_text = _text(attrs[keys[rank]]) if keys[rank] in attrs else None
+        return span_text if span_text is not None else resource_text
     return None
 
 
@@ -220,22 +262,24 @@ class SpanNormalizer:
         if not genai:
             return Skipped.NON_GENAI
 
-        decoders = self._decoders
-        attrs: Attributes = {key: decoders[key](value) for key, value in found.items()}
-        request_model = _first_text(attrs, REQUEST_MODEL_KEYS)
-        response_model = _first_text(attrs, RESPONSE_MODEL_KEYS)
+        # Classify first, decoding only the few string keys that decide: a GenAI span that is not a model call (an
+        # agent or workflow parent, a tool call) is skipped without decoding its counts, names or usage objects.
+        request_model = _found_text(found, REQUEST_MODEL_KEYS)
+        response_model = _found_text(found, RESPONSE_MODEL_KEYS)
         is_call, operation = classify_operation(
-            operation=_text(attrs.get(OPERATION_KEY)),
+            operation=_found_text(found, _OPERATION_KEYS),
             span_name=span.name,
-            request_type=_text(attrs.get(REQUEST_TYPE_KEY)),
-            openinference_kind=_text(attrs.get(OPENINFERENCE_KIND_KEY)),
-            traceloop_kind=_text(attrs.get(TRACELOOP_KIND_KEY)),
-            has_tokens=not _TOKEN_KEY_SET.isdisjoint(attrs),
+            request_type=_found_text(found, _REQUEST_TYPE_KEYS),
+            openinference_kind=_found_text(found, _OPENINFERENCE_KIND_KEYS),
+            traceloop_kind=_found_text(found, _TRACELOOP_KIND_KEYS),
+            has_tokens=not _TOKEN_KEY_SET.isdisjoint(found),
             has_model=request_model is not None or response_model is not None,
-            ai_sdk_operation=_text(attrs.get(AI_SDK_OPERATION_KEY)),
+            ai_sdk_operation=_found_text(found, _AI_SDK_OPERATION_KEYS),
         )
         if not is_call:
             return Skipped.NOT_MODEL_CALL
+        decoders = self._decoders
+        attrs: Attributes = {key: decoders[key](value) for key, value in found.items()}
         return self._event(span, resource, attrs, operation, request_model, response_model)
 
     def _event(
@@ -260,7 +304,7 @@ class SpanNormalizer:
         if request_model is None and response_model is None:
             raise SpanRejected("model call names no model (gen_ai.request.model or gen_ai.response.model)")
 
-        customer = _lookup(attrs, resource.attributes, config.customer_keys)
+        customer = _lookup(attrs, resource, config.customer_keys)
         if customer is None:
             if config.strict_customer:
                 raise SpanRejected("span has no customer (strict mode)")
@@ -311,7 +355,7 @@ class SpanNormalizer:
             time=_EPOCH + timedelta(0, 0, start_ns // 1000),  # positional: twice as fast as microseconds=
             event_id=span_event_id(trace_id, span_id),
             customer_id=customer,
-            feature=_lookup(attrs, resource.attributes, config.feature_keys) or "",
+            feature=_lookup(attrs, resource, config.feature_keys) or "",
             provider=provider,
             request_model=request_model,
             response_model=response_model,
@@ -319,7 +363,7 @@ class SpanNormalizer:
             trace_id=trace_id,
             span_id=span_id,
             service=resource.service,
-            environment=_lookup(attrs, resource.attributes, config.environment_keys),
+            environment=_lookup(attrs, resource, config.environment_keys),
             input_tokens=counts.input,
             cache_read_tokens=counts.cache_read,
             cache_write_tokens=counts.cache_write,

@@ -63,6 +63,8 @@ def token_count(key: str, value: AttrValue) -> int | None:
     Raises:
         SpanRejected: for a boolean, fraction, non-numeric, negative or implausibly large (> 10^9) value.
     """
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common case, checked first
+        return value
     if value is None:
         return None
     if isinstance(value, bool):
@@ -91,9 +93,10 @@ def token_count(key: str, value: AttrValue) -> int | None:
 def _first(values: Mapping[str, AttrValue], keys: tuple[str, ...]) -> int | None:
     """Validated count of the highest-precedence key present; lower-precedence aliases are not read."""
     for key in keys:
-        value = values.get(key)
-        if value is not None:
-            return token_count(key, value)
+        if key in values:  # most aliases are absent: ``in`` is cheaper than ``get``
+            value = values[key]
+            if value is not None:
+                return token_count(key, value)
     return None
 
 

@@ -23,7 +23,8 @@ SCOPE = "otel_margin_backend"
 BATCH_SIZE_BUCKETS = (1, 10, 100, 500, 1_000, 2_000, 5_000, 10_000, 50_000)
 """Histogram bounds for events per batch (``ingest.batch_max_events`` defaults to 5,000)."""
 SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-"""Histogram bounds for a flush's duration, in seconds."""
+"""Histogram bounds for a flush's duration and the receive -> stored latency, in seconds (``ingest_latency_bounds_s()``
+in migration 0081 holds the same)."""
 
 RECEIVERS = ("otlp_grpc", "otlp_http", "rest")
 """The ``receiver`` label's values."""
@@ -87,6 +88,11 @@ class Metrics:
         )  # fmt: skip
         self.flush_duration = m.create_histogram(
             "otel_margin.ingest.flush.duration", "s", "Time to make one batch durable.",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+        )  # fmt: skip
+        self.ingest_latency = m.create_histogram(
+            "otel_margin.ingest.latency", "s", "Receive -> stored: from a request's events reaching the batcher to "
+            "their batch's commit, per request.",
             explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
         )  # fmt: skip
         self.db_errors = m.create_counter(

@@ -327,6 +327,7 @@ def record_attempt(
     model_count: int | None,
     duration_ms: int,
     error: str | None,
+    attempted_at: datetime | None = None,
 ) -> None:
     """Record one sync attempt (``ok`` when ``error`` is None, else ``failed``).
 
@@ -339,12 +340,13 @@ def record_attempt(
         model_count: Models in the data, if it validated.
         duration_ms: How long the attempt took.
         error: One line saying why it failed, or None.
+        attempted_at: When it was attempted (default: now; an attempt recorded late keeps its own time).
     """
     conn.execute(
-        "INSERT INTO price_sync_attempts (source, trigger, outcome, price_version, new_version, model_count,"
-        " duration_ms, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (source, trigger, "ok" if error is None else "failed", price_version, new_version, model_count,
-         duration_ms, error),
+        "INSERT INTO price_sync_attempts (attempted_at, source, trigger, outcome, price_version, new_version,"
+        " model_count, duration_ms, error) VALUES (coalesce(%s, now()), %s, %s, %s, %s, %s, %s, %s, %s)",
+        (attempted_at, source, trigger, "ok" if error is None else "failed", price_version, new_version,
+         model_count, duration_ms, error),
     )  # fmt: skip
 
 

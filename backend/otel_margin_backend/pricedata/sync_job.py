@@ -12,7 +12,9 @@ prices, facts and quality scores for dashboards. Then a task:
 Database work, fetching and building a book (CPU-bound: genai-prices validates every model) run
 in a worker thread on a connection of their own, so the event loop keeps serving; the swap itself is
 one reference assignment on the loop. Nothing here raises into the service: a failed sync is logged and
-recorded in ``price_sync_attempts``, and the book in force stays.
+recorded in ``price_sync_attempts``, and the book in force stays. A sync that failed because the database was
+unreachable cannot be recorded then: the job keeps it (at most ``MAX_UNRECORDED``) and records it, with its own time,
+as soon as a connection opens again, so the success rate over 7 days (``price_sync_success_7d``) counts it too.
 """
 
 from __future__ import annotations
@@ -21,24 +23,40 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from otel_margin_backend.modelinfo.quality import QualityTable
+from otel_margin_backend.pipeline.errors import OtelMarginError
 from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.pricedata import store
-from otel_margin_backend.pricedata.sync import SyncResult, sync_prices
+from otel_margin_backend.pricedata.sync import SyncResult, one_line, sync_prices
 from otel_margin_backend.pricing.book import PriceBook
 from otel_margin_backend.pricing.config import PricingConfig
 from otel_margin_backend.pricing.data import PriceData
 from otel_margin_backend.pricing.pricer import CurrentPriceBook
-from otel_margin_backend.storage.database import AsyncConn, connect
+from otel_margin_backend.storage.database import AsyncConn, Conn, connect
 from otel_margin_backend.storage.errors import db_errors
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
+
+MAX_UNRECORDED = 1000
+"""Most failed attempts kept while the database is unreachable (a daily sync needs a handful; the oldest go)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnrecordedAttempt:
+    """A scheduled sync that failed before it could reach the database."""
+
+    attempted_at: datetime
+    duration_ms: int
+    error: str
 
 
 async def stored_last_success(pool: AsyncConnectionPool[AsyncConn]) -> float | None:
@@ -58,6 +76,8 @@ class PriceSyncJob:
         config: The pricing config (``sync_*``, ``reload_interval_s``, ``data_file``, ``quality_file``).
         connect_timeout_s: How long to wait for the database per connection.
         metrics: Where failed syncs and the time of the last successful one are reported.
+        sync: False for a ``serve`` worker that is not the primary: it only follows the versions the primary (or
+            anyone) activates, every ``reload_interval_s``, and never fetches itself.
     """
 
     def __init__(
@@ -68,8 +88,10 @@ class PriceSyncJob:
         *,
         connect_timeout_s: float = 5.0,
         metrics: Metrics = NOOP,
+        sync: bool = True,
     ) -> None:
         self._metrics = metrics
+        self._sync_here = sync
         self.last_success: float | None = None
         """Unix time of the last successful sync (this process's, or a stored one: ``saw_success``)."""
         metrics.watch("price_sync_last_success", lambda: self.last_success)
@@ -79,6 +101,8 @@ class PriceSyncJob:
         self._config = config
         self._connect_timeout_s = connect_timeout_s
         self._quality: QualityTable | None = None
+        self.unrecorded: deque[UnrecordedAttempt] = deque(maxlen=MAX_UNRECORDED)
+        """Failed attempts waiting for the database, oldest first."""
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -96,7 +120,7 @@ class PriceSyncJob:
         log.info(
             "price book %s in force",
             self._live.book.version,
-            extra={"sync_source": self._config.sync_source if self.syncing else None},
+            extra={"sync_source": self._config.sync_source if self.syncing and self._sync_here else None},
         )
 
     def saw_success(self, at: float | None) -> None:
@@ -147,6 +171,10 @@ class PriceSyncJob:
         loop = asyncio.get_running_loop()
         next_sync = loop.time() + self._config.sync_first_delay_s
         while True:
+            if not self._sync_here:  # a worker beside the primary: follow what it activates
+                await asyncio.sleep(self._config.reload_interval_s)
+                await self.follow_active()
+                continue
             await asyncio.sleep(min(self._config.reload_interval_s, max(0.0, next_sync - loop.time())))
             if loop.time() >= next_sync:
                 await self.run_once()
@@ -195,8 +223,32 @@ class PriceSyncJob:
             return None
         return book
 
+    def _connect(self) -> Conn:
+        """A connection, after recording the attempts that failed while the database was unreachable."""
+        conn = connect(self._url, timeout_s=self._connect_timeout_s)
+        try:
+            while self.unrecorded:
+                attempt = self.unrecorded[0]
+                with db_errors():
+                    store.record_attempt(
+                        conn, source=self._config.sync_source, trigger="schedule", price_version=None,
+                        new_version=False, model_count=None, duration_ms=attempt.duration_ms, error=attempt.error,
+                        attempted_at=attempt.attempted_at,
+                    )  # fmt: skip
+                self.unrecorded.popleft()
+        except OtelMarginError as exc:
+            log.warning("could not record earlier price sync attempts: %s", one_line(str(exc)))
+        return conn
+
     def _sync(self) -> SyncResult:
-        with connect(self._url, timeout_s=self._connect_timeout_s) as conn:
+        at, started = datetime.now(UTC), time.monotonic()
+        try:
+            conn = self._connect()
+        except OtelMarginError as exc:  # the database is unreachable: keep the attempt until it is back
+            error = f"database unavailable: {one_line(str(exc))}"
+            self.unrecorded.append(UnrecordedAttempt(at, round((time.monotonic() - started) * 1000), error))
+            raise
+        with conn:
             return sync_prices(
                 conn,
                 self._config.sync_source,
@@ -207,7 +259,7 @@ class PriceSyncJob:
             )
 
     def _load_active(self) -> PriceBook | None:
-        with connect(self._url, timeout_s=self._connect_timeout_s) as conn:
+        with self._connect() as conn:
             active = store.active_version(conn)
             if active is None or active.price_version == self._live.book.version:
                 return None

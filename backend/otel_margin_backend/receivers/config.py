@@ -5,8 +5,12 @@ Defaults live here and only here; ``Settings`` composes this model (``OTEL_MARGI
 
 from __future__ import annotations
 
+import os
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+MAX_WORKERS = 64
+"""Most receiver processes ``serve`` runs (``OTEL_MARGIN_WORKERS``)."""
 MAX_MESSAGE_BYTES = 64 * 1_048_576
 """Default receive limit for OTLP/gRPC messages and HTTP bodies, after decompression: the gateway Collector's
 largest batch (8,192 spans) of GenAI spans with 4 KB of prompt text each, with room to spare (docs/limits.md)."""
@@ -37,3 +41,24 @@ class ReceiversConfig(BaseModel):
     keep it in ``<data_dir>/ingest-token``."""
     ingest_auth: bool = True
     """Require tokens on every endpoint but the probes. Default: true; set false only for local experiments."""
+    workers: int | None = Field(default=None, ge=1, le=MAX_WORKERS)
+    """Receiver processes ``serve`` runs, sharing both ports (``SO_REUSEPORT``), each with its own pipeline and
+    pool; ``serve --workers N`` wins over it. Default: unset, which is half the CPUs this process may use, at
+    least 1 and at most 4 (1 on a 1 to 3 core machine: ``default_workers``)."""
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, or the default rule when unset."""
+        return self.workers if self.workers is not None else default_workers()
+
+
+def default_workers(cpus: int | None = None) -> int:
+    """Half the CPUs (``os.sched_getaffinity``: a container's cpuset counts, a CPU quota does not), 1 to 4.
+
+    Each worker is one Python process whose receive path is CPU-bound on one core; the database and the
+    clients need the rest, so one worker per two cores, and no more than 4 without measuring (docs/deploy.md).
+    """
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    count = cpus
+    return max(1, min(count // 2, 4))

@@ -119,8 +119,12 @@ def create_server(
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     handlers: Sequence[grpc.GenericRpcHandler] = (),
     metrics: Metrics = NOOP,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """A gRPC server with the trace service (and ``handlers``: metrics, logs, health) bound to ``host:port``.
+
+    ``reuse_port`` is for ``serve --workers N``: each worker binds the same port with ``SO_REUSEPORT`` and the
+    kernel spreads connections over them. Off, a port already in use is an error instead of silently shared.
 
     Returns:
         The server and the bound port.
@@ -128,7 +132,7 @@ def create_server(
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", min(max_message_bytes * GRPCIO_LIMIT_FACTOR, 2**31 - 1)),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
     service = TraceService(consumer, tokens, max_message_bytes=max_message_bytes, metrics=metrics)

@@ -6,7 +6,7 @@ body too (``web/status.http_exception``), so a client parses every failure the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -34,15 +34,18 @@ def create_app(
     stats: IngestStats | None = None,
     discarded: DiscardStats | None = None,
     actions: ActionsConfig | None = None,
+    worker: Mapping[str, int] | None = None,
 ) -> Starlette:
     """Build the app around an open connection pool (owned by the caller) and the receivers' routes.
 
     ``/healthz`` and ``/readyz`` are open (probes send no token); ``/v1/stats``, ``/v1/pnl`` and
-    ``/v1/customers/actions`` need ``read``.
+    ``/v1/customers/actions`` need ``read``. ``/v1/stats`` counts this process's requests; ``worker`` (its index
+    and pid under ``serve --workers N``) is added to it, so a reader knows which worker answered.
     """
 
     async def get_stats(request: Request) -> Response:
-        return JSONResponse({**(stats or IngestStats()).as_dict(), **(discarded or DiscardStats()).as_dict()})
+        counts = {**(stats or IngestStats()).as_dict(), **(discarded or DiscardStats()).as_dict()}
+        return JSONResponse({**counts, **(worker or {})})
 
     app = Starlette(
         routes=[

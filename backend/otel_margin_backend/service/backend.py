@@ -12,17 +12,25 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
+import socket
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
+from otel_margin_backend.bills.job import BillSyncJob
+from otel_margin_backend.bills.reconcile import set_thresholds as set_bill_thresholds
+from otel_margin_backend.bills.routes import routes as bill_routes
+from otel_margin_backend.budgets.check import BudgetStates
 from otel_margin_backend.budgets.evaluation import run_evaluations
 from otel_margin_backend.budgets.routes import routes as budget_routes
 from otel_margin_backend.budgets.webhook import outbox_depth
+from otel_margin_backend.ingest import latency as ingest_latency
 from otel_margin_backend.ingest.batcher import Batcher
 from otel_margin_backend.ingest.pipeline import IngestPipeline
 from otel_margin_backend.modelinfo.quality import QualityTable
@@ -36,6 +44,7 @@ from otel_margin_backend.revenue import prepare as prepare_revenue
 from otel_margin_backend.revenue.routes import routes as revenue_routes
 from otel_margin_backend.revenue.stripe_api import create_api as create_stripe_api
 from otel_margin_backend.service.app import create_app
+from otel_margin_backend.service.ports import bind_shared
 from otel_margin_backend.service.telemetry import Telemetry
 from otel_margin_backend.service.tokens import token_check
 from otel_margin_backend.settings import Settings
@@ -59,6 +68,7 @@ def prepare(store: Store, settings: Settings) -> list[AppliedMigration]:
     with store.connection() as conn:
         applied = migrate(conn, reader_role=config.reader_role, reader_password=password)
         prepare_revenue(conn, settings.revenue)
+        set_bill_thresholds(conn, settings.bills.gap_alert_percent, settings.bills.coverage_floor_percent)
         info = server_info(conn)
     log.info(
         "database ready",
@@ -80,11 +90,36 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-class Backend:
-    """Every long-lived part of ``serve``, started downstream-first and stopped upstream-first."""
+@dataclass(frozen=True, slots=True)
+class WorkerRole:
+    """Which of ``serve --workers N``'s processes a backend is (one process: the only worker, the primary)."""
 
-    def __init__(self, settings: Settings, database_url: str) -> None:
+    index: int = 0
+    """0 to ``count - 1``; worker 0 is the primary."""
+    count: int = 1
+    """How many workers share the ports."""
+
+    @property
+    def primary(self) -> bool:
+        """The worker that runs the schedules: price sync, budgets and their webhooks, simulator runs, bills."""
+        return self.index == 0
+
+    @property
+    def shared_ports(self) -> bool:
+        """True when other workers bind the same ports (``SO_REUSEPORT``)."""
+        return self.count > 1
+
+
+class Backend:
+    """Every long-lived part of ``serve``, started downstream-first and stopped upstream-first.
+
+    With ``role`` a worker of several, it binds its ports shared (``SO_REUSEPORT``) and, unless it is the primary,
+    runs no schedule: it follows the price versions the primary activates (docs/deploy.md, "Worker processes").
+    """
+
+    def __init__(self, settings: Settings, database_url: str, *, role: WorkerRole | None = None) -> None:
         self.settings = settings
+        self.role = role = role or WorkerRole()
         self.pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
             database_url,
             min_size=1,
@@ -95,12 +130,15 @@ class Backend:
             # A connection broken by a database restart is replaced instead of failing a batch.
             check=AsyncConnectionPool.check_connection,
         )
-        self.telemetry = Telemetry()
+        self.telemetry = Telemetry(
+            instance=f"{socket.gethostname()}/worker-{role.index}" if role.shared_ports else None
+        )
         metrics = self.metrics = self.telemetry.metrics
         pricing = settings.pricing
         # The price-context attributes pick a price: normalization copies them onto events, the writer keeps them.
         writer = UsageWriter(self.pool, stored_attributes=frozenset(pricing.span_attributes), metrics=metrics)
-        self.batcher = Batcher(writer.write, settings.ingest, metrics=metrics)
+        self.latency = ingest_latency.LatencyTally()
+        self.batcher = Batcher(writer.write, settings.ingest, metrics=metrics, latency=self.latency)
         pricer = create_pricer(pricing)
         normalizer = Normalizer(settings.normalize, context_attributes=pricing.context_attributes)
         self.pipeline = IngestPipeline(normalizer, pricer, self.batcher, metrics=metrics)
@@ -109,14 +147,23 @@ class Backend:
         # Puts the stored price version in force at start, then syncs daily and swaps new versions in.
         self.price_sync = (
             PriceSyncJob(
-                pricer, database_url, pricing, connect_timeout_s=settings.storage.connect_timeout_s, metrics=metrics
+                pricer,
+                database_url,
+                pricing,
+                connect_timeout_s=settings.storage.connect_timeout_s,
+                metrics=metrics,
+                sync=role.primary,
             )
             if isinstance(pricer, CurrentPriceBook)
             else None
         )
         self.simulator = create_simulator(settings.simulator, live, QualityTable.load(pricing.quality_file))
         self.simulator_schedule = SimulatorSchedule(self.pool, self.simulator)
+        # Imports the providers' bills daily (only those whose admin key is set).
+        self.bill_sync = BillSyncJob(database_url, settings.bills, connect_timeout_s=settings.storage.connect_timeout_s)
         tokens = token_check(settings)
+        # What /v1/budgets/check answers from: refreshed by every evaluation round and every REST change.
+        self.budget_states = BudgetStates(settings.budgets.evaluate_interval_s)
         revenue = settings.revenue
         self.stripe_api = create_stripe_api(revenue)  # None without an API key
         receivers = settings.receivers
@@ -129,6 +176,7 @@ class Backend:
             max_message_bytes=receivers.grpc_max_message_bytes,
             handlers=otlp_discard.grpc_handlers(tokens, self.discarded),
             metrics=metrics,
+            reuse_port=role.shared_ports,
         )
         self.grpc_health = GrpcHealth()
         self.grpc_health.add_to(self.grpc)
@@ -156,14 +204,16 @@ class Backend:
                 *rest_usage.routes(
                     self.pipeline, tokens, max_body_bytes=body_limit, metrics=metrics, window=settings.normalize.window
                 ),
-                *budget_routes(self.pool, tokens),
+                *budget_routes(self.pool, tokens, states=self.budget_states),
                 *revenue_routes(revenue, self.pool, tokens, api=self.stripe_api, metrics=metrics),
                 *simulator_routes.routes(self.pool, self.simulator, tokens=tokens),
+                *bill_routes(self.pool, tokens),
                 *self.telemetry.routes(tokens),
             ],
             stats=self.pipeline.stats,
             discarded=self.discarded,
             actions=settings.actions,
+            worker={"worker": role.index, "pid": os.getpid()},
         )
         self.http = _HttpServer(
             uvicorn.Config(
@@ -177,6 +227,7 @@ class Backend:
         )
         self._http_task: asyncio.Task[None] | None = None
         self._budgets_task: asyncio.Task[None] | None = None
+        self._latency_task: asyncio.Task[None] | None = None
 
     @property
     def http_port(self) -> int:
@@ -189,16 +240,32 @@ class Backend:
         await self.pool.open()
         if self.price_sync is not None:
             await self.price_sync.start()  # the stored price version is in force before the first span
-        await self.simulator_schedule.start()
+        if self.role.primary:  # one worker runs the schedules, however many serve
+            await self.simulator_schedule.start()
+            await self.bill_sync.start()
         await self.batcher.start()
+        self._latency_task = asyncio.create_task(ingest_latency.run_recorder(self.pool, self.latency), name="latency")
         budgets = self.settings.budgets
+        first_round = asyncio.Event()
+        # The primary evaluates (and sends the webhooks); another worker only reads the states, for its checks.
+        primary = self.role.primary
         self._budgets_task = asyncio.create_task(
-            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook, metrics=self.metrics),
+            run_evaluations(self.pool, budgets.evaluate_interval_s, webhook=budgets.webhook if primary else None,
+                            metrics=self.metrics, states=self.budget_states, ready=first_round, evaluate=primary),
             name="budgets",
-        )
+        )  # fmt: skip
+        # Budget checks answer from the first round's state (503 until then): wait for it, but never for a
+        # database that does not answer (the round then fails after the connect timeout and the next one retries).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(first_round.wait(), timeout=self.settings.storage.connect_timeout_s + 5)
         await self.grpc_health.serving()
         await self.grpc.start()
-        self._http_task = asyncio.create_task(self.http.serve(), name="http")
+        # Several workers: each listens on its own SO_REUSEPORT socket of the one port (service/ports.py).
+        sockets: list[socket.socket] | None = None
+        if self.role.shared_ports:
+            receivers = self.settings.receivers
+            sockets = [bind_shared(receivers.http_host, receivers.http_port)]
+        self._http_task = asyncio.create_task(self.http.serve(sockets=sockets), name="http")
         while not self.http.started:
             if self._http_task.done():
                 await self._http_task  # raises why the HTTP server could not start
@@ -233,22 +300,44 @@ class Backend:
                 await self._budgets_task
             self._budgets_task = None
         await self.batcher.shutdown()
+        if self._latency_task is not None:
+            self._latency_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._latency_task
+            self._latency_task = None
+            await ingest_latency.record(self.pool, self.latency)  # what the drained batcher stored last
         self.pipeline.close()
         await self.simulator_schedule.shutdown()
+        await self.bill_sync.shutdown()
         await self.pool.close()
         if self.stripe_api is not None:
             self.stripe_api.close()
         self.telemetry.shutdown()
 
 
-async def run(store: Store, settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM, then drain and stop."""
-    backend = Backend(settings, store.url)
+async def run(
+    store: Store | str,
+    settings: Settings,
+    *,
+    role: WorkerRole | None = None,
+    on_ready: Callable[[Backend], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then drain and stop.
+
+    Args:
+        store: The open store, or its URL (a worker attaches to the database its parent opened).
+        settings: The settings.
+        role: Which worker this is; default: the only one.
+        on_ready: Called once both servers listen (a worker tells its parent).
+    """
+    backend = Backend(settings, store if isinstance(store, str) else store.url, role=role)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(backend.http, "should_exit", True))
     try:
         await backend.start()
+        if on_ready is not None:
+            on_ready(backend)
         # What is loaded now (price data, model facts, modules) lives as long as the process: keep it out of the
         # cyclic collector's full passes, which otherwise scan all of it and stopped every thread for 200+ ms.
         gc.collect()
@@ -319,10 +408,3 @@ class BackgroundBackend:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=30)
             self._loop.close()
-
-
-def serve(settings: Settings) -> None:
-    """Run ``otel-margin serve``: migrate, then serve until SIGINT or SIGTERM."""
-    with Store(settings.storage) as store:
-        prepare(store, settings)
-        asyncio.run(run(store, settings))

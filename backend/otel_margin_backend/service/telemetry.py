@@ -43,9 +43,11 @@ class Telemetry:
     Args:
         otlp_endpoint: Where to export over OTLP/HTTP; default: ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` (none:
             no export).
+        instance: ``service.instance.id`` of the exported metrics: ``serve --workers N`` names each worker's
+            (``<host>/worker-<i>``), so a backend receiving OTLP keeps the workers' series apart. Default: none.
     """
 
-    def __init__(self, *, otlp_endpoint: str | None = None) -> None:
+    def __init__(self, *, otlp_endpoint: str | None = None, instance: str | None = None) -> None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader  # imports prometheus_client's REGISTRY
 
         self.registry = CollectorRegistry(auto_describe=True)
@@ -56,7 +58,12 @@ class Telemetry:
 
             readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint_url)))
         self.otlp_endpoint = endpoint_url
-        self.provider = MeterProvider(metric_readers=readers, resource=Resource.create({"service.name": SERVICE_NAME}))
+        self.provider = MeterProvider(
+            metric_readers=readers,
+            resource=Resource.create(
+                {"service.name": SERVICE_NAME, **({"service.instance.id": instance} if instance else {})}
+            ),
+        )
         self.metrics = Metrics(self.provider.get_meter(SCOPE))
         self._refresh: list[Refresh] = []
         self._stopped = False

@@ -1,8 +1,9 @@
-"""The token check: ``Authorization: Bearer <token>``, with named tokens of three scopes.
+"""The token check: ``Authorization: Bearer <token>``, with named tokens of four scopes.
 
 A scope says what a token may do: ``ingest`` (OTLP and ``/v1/usage``), ``read`` (P&L, stats, simulator, budget
-status) and ``admin`` (budgets, revenue; it also grants ``read`` and ``ingest``). Tokens are kept as SHA-256
-digests only; a presented token is hashed and compared with every known digest in constant time
+status; it also grants ``budgets:check``), ``admin`` (budgets, revenue; it also grants every other scope) and
+``budgets:check`` (only ``GET /v1/budgets/check``: what an app holds to ask before it spends). Tokens are kept
+as SHA-256 digests only; a presented token is hashed and compared with every known digest in constant time
 (``hmac.compare_digest``, no early exit), so neither the answer's time nor a log line tells anything about a
 token. The scheme is matched case-insensitively (RFC 9110 §11.1: ``bearer`` works).
 
@@ -54,11 +55,17 @@ class Scope(enum.StrEnum):
     READ = "read"
     """Read reports: P&L, stats, simulator, budgets and their status."""
     ADMIN = "admin"
-    """Change what the reports are made of (budgets, revenue); grants ``read`` and ``ingest`` too."""
+    """Change what the reports are made of (budgets, revenue); grants every other scope too."""
+    BUDGETS_CHECK = "budgets:check"
+    """Ask ``GET /v1/budgets/check`` whether a customer's budget allows more spend, and nothing else."""
 
     def grants(self, needed: Scope) -> bool:
         """Whether a token of this scope may do what needs ``needed``."""
-        return self is needed or self is Scope.ADMIN
+        return self is needed or self is Scope.ADMIN or (self is Scope.READ and needed is Scope.BUDGETS_CHECK)
+
+    def granted_by(self) -> list[Scope]:
+        """The scopes whose tokens may do what needs this one: itself first."""
+        return [self, *(s for s in Scope if s is not self and s.grants(self))]
 
 
 def digest(token: str) -> bytes:
@@ -103,14 +110,15 @@ def parse_tokens(text: str, *, source: str, digests_only: bool = False) -> list[
     tokens: list[Token] = []
     for where, entry in _entries(text, source):
         name, _, rest = entry.partition(":")
-        scope_text, _, secret = rest.partition(":")
+        scope_text, secret = _split_scope(rest)
         if not _NAME.fullmatch(name) or not secret:
             raise TokenListError(f"{where}: expected name:scope:token or name:scope:sha256:<hex>, "
                                  "the name of letters, digits, '.', '_' or '-'")  # fmt: skip
         try:
             scope = Scope(scope_text.strip().lower())
         except ValueError:
-            raise TokenListError(f"{where}: scope {scope_text!r} of {name!r}: use ingest, read or admin") from None
+            raise TokenListError(f"{where}: scope {scope_text!r} of {name!r}: use ingest, read, admin or "
+                                 f"{Scope.BUDGETS_CHECK}") from None  # fmt: skip
         if any(t.name == name for t in tokens):
             raise TokenListError(f"{where}: the name {name!r} is used twice; give each token its own name")
         hashed = _DIGEST.fullmatch(secret)
@@ -127,6 +135,15 @@ def parse_tokens(text: str, *, source: str, digests_only: bool = False) -> list[
         else:
             tokens.append(Token.of(name, scope, secret))
     return tokens
+
+
+def _split_scope(rest: str) -> tuple[str, str]:
+    """``scope:secret`` -> (scope, secret); ``budgets:check`` holds a colon of its own."""
+    for scope in Scope:
+        if ":" in scope and rest.strip().lower().startswith(f"{scope}:"):
+            return scope.value, rest.strip()[len(scope) + 1 :]
+    scope_text, _, secret = rest.partition(":")
+    return scope_text, secret
 
 
 def _entries(text: str, source: str) -> Iterator[tuple[str, str]]:
@@ -210,7 +227,8 @@ class TokenCheck:
             raise Unauthenticated("invalid token: check it, or ask for one (docs/security.md)",
                                   challenge=CHALLENGE.invalid)  # fmt: skip
         if not found.scope.grants(scope):
-            needs = scope.value if scope is Scope.ADMIN else f"{scope} or admin"
+            *others, last = scope.granted_by()
+            needs = f"{', '.join(others)} or {last}" if others else last.value
             raise Forbidden(f"token {found.name!r} has scope {found.scope}, and this needs {needs}: use a token of "
                             "that scope (docs/security.md)", challenge=CHALLENGE.scope(scope))  # fmt: skip
         return found

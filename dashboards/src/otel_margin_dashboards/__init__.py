@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from otel_margin_dashboards import budgets, customer_detail, customer_pnl, data_quality, overview, pipeline, simulator
+from otel_margin_dashboards import (
+    bills,
+    budgets,
+    customer_detail,
+    customer_pnl,
+    data_quality,
+    overview,
+    pipeline,
+    simulator,
+)
 
 DASHBOARDS: dict[str, Callable[[], dict[str, object]]] = {
     overview.UID: overview.build,
@@ -18,6 +27,7 @@ DASHBOARDS: dict[str, Callable[[], dict[str, object]]] = {
     budgets.UID: budgets.build,
     data_quality.UID: data_quality.build,
     pipeline.UID: pipeline.build,
+    bills.UID: bills.build,
 }
 """Every dashboard by uid; the uid is also its file name."""
 

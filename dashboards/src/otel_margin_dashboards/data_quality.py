@@ -23,6 +23,10 @@ UNATTRIBUTED, UNPRICED, ESTIMATED, MISSING_USAGE = 1, 2, 3, 4
 COVERAGE, INGEST_RATE = 5, 6
 LAG, CALLS_LAST_HOUR, STALLED, PRICE_VERSION, LAST_PRICE_SYNC, PRICE_SYNC_FAILURES = 7, 8, 9, 10, 11, 12
 PRICE_SYNC_HISTORY, STRIPE_FAILURES, UNMAPPED_REVENUE = 13, 14, 15
+PRICE_SYNC_SUCCESS, INGEST_LATENCY = 16, 17
+
+PRICE_SYNC_SUCCESS_ALERT_PCT = 99.9
+"""Price-sync success over 7 days below this alerts (rules.yaml, otel-margin-price-sync-success)."""
 
 ATTRIBUTION_ALERT_PCT = 90
 """Attribution coverage below this share of cost alerts (rules.yaml, otel-margin-attribution-coverage)."""
@@ -110,6 +114,18 @@ def build() -> dict[str, object]:
             overrides=Overrides().add("first_month", unit="time:YYYY-MM").add("last_month", unit="time:YYYY-MM"),
             description="Stripe customers whose revenue maps to no otel-margin customer (shown as (unmapped) in "
                         "the P&L): map them with `otel-margin customers map`."),
+        stat_panel(grid, PRICE_SYNC_SUCCESS, "Price-sync success (7 days)",
+                   'SELECT success_pct AS "Success" FROM price_sync_success_7d', unit="percent", decimals=3, w=12,
+                   thresholds=steps((None, RED), (PRICE_SYNC_SUCCESS_ALERT_PCT, GREEN)),
+                   description=f"Share of the price-sync attempts of the last 7 days that succeeded (every attempt "
+                               f"is recorded, a failure too); alerts below {PRICE_SYNC_SUCCESS_ALERT_PCT} %. Empty: "
+                               "no attempt in 7 days."),
+        stat_panel(grid, INGEST_LATENCY, "Ingest latency, median (24 h)",
+                   "SELECT median_s AS \"Median\" FROM ingest_latency_summary(now() - interval '24 hours')",
+                   unit="s", decimals=3, w=12, thresholds=steps((None, GREEN), (1, RED)),
+                   description="Median receive -> stored latency of the events stored in the last 24 hours, as "
+                               "serve measured it (ingest_latency, one row a minute); the acceptance checklist asks "
+                               "for under 1 s."),
     ]  # fmt: skip
     return build_dashboard(
         UID,

@@ -31,6 +31,9 @@ BAD_FILES = {
         "3: budgets[0].name: name 'image generation': use 1 to 100 letters, digits, '_', '.' or '-', "
         "starting with a letter or digit"
     ],
+    "bad_reserved_name.yaml": [
+        "3: budgets[0].name: name 'check' is reserved (GET /v1/budgets/check is the budget check): choose another"
+    ],
     "bad_period.yaml": ["4: budgets[0].period: Input should be 'month' or 'day'"],
     "bad_scope.yaml": [
         "6: budgets[0].scope.feature: String should have at least 1 character",

@@ -47,12 +47,21 @@ def test_the_demo_sends_every_call_and_reports(tsdb_url: str, tmp_path: Path) ->
     assert revenue == (len(scenario.MONTHLY_REVENUE),) and budgets == (3,)
     assert f"Sent {expected:,} model calls as OpenTelemetry spans" in out
     # Printed at 80 columns: wrapped, never cut (tests/support/narrow.py reads the columns back).
-    pnl, _org, budget_table, suggestions = tables(out)
+    pnl, _org, budget_table, suggestions, bill = tables(out)
     assert_lossless(out, {"Customer": ["plexo-health", "helix-robotics", "northwind", "acme-corp", "(unattributed)"]})
     assert pnl["Margin"].count("-$") == 1 and pnl["Margin"].startswith("-$")  # only plexo-health loses money
     assert "plexo-ai-share" in budget_table["Budget"] and "customer=plexo-health" in budget_table["Scope"]
     assert "alert image-generation: warning at 75 %" in out  # its limit is set so that it is, any day
     assert "openai/o4-mini" in suggestions["Suggested"]  # the cheaper model suggested for deep-analysis
+    # The demo's bill: the spans' calls plus an uninstrumented nightly job's twentieth more, at the same rate.
+    assert "Billed calls no span shows come from: nightly-batch" in " ".join(out.split())
+    with psycopg.connect(tsdb_url) as conn:
+        (month,) = conn.execute("SELECT billed, computed, unseen, price_diff, unpriced FROM bill_reconcile_by("
+                                "'2000-01-01', '2099-12-31', 'provider')").fetchall()  # fmt: skip
+    billed, computed, unseen, price_diff, unpriced = month
+    assert unpriced == 0 and abs(price_diff) < Decimal("0.0001")
+    assert billed - computed == unseen + price_diff and Decimal("4.5") < unseen / billed * 100 < Decimal("4.8")
+    assert bill["Model"].startswith("openai/")
 
 
 def _due(days: int) -> int:

@@ -157,6 +157,25 @@ def test_the_periodic_task_syncs_and_survives_failures(db_url: str, tmp_path: Pa
     assert all(a[0] == "schedule" for a in attempts(db_url))
 
 
+def test_a_worker_beside_the_primary_follows_and_never_syncs(db_url: str) -> None:
+    live = CurrentPriceBook(PriceBook.bundled())
+    config = PricingConfig.model_validate({"sync_source": str(SMALL), "sync_interval_s": 0.05,
+                                           "sync_first_delay_s": 0, "reload_interval_s": 0.05})  # fmt: skip
+    follower = PriceSyncJob(live, db_url, config, connect_timeout_s=2, sync=False)
+
+    async def scenario() -> None:
+        await follower.start()
+        assert follower.syncing
+        await asyncio.sleep(0.3)  # six sync intervals: a primary would have synced SMALL by now
+        assert live.book.version == BUNDLED_VERSION
+        cli_sync(db_url, SMALL_V2)  # the primary's sync (or prices sync) activates a version
+        await _until(lambda: live.book.version == SMALL_V2_VERSION)
+        await follower.shutdown()
+
+    asyncio.run(scenario())
+    assert [a[0] for a in attempts(db_url)] == ["cli"]  # the follower fetched nothing itself
+
+
 async def _until(condition: object, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():  # type: ignore[operator]
@@ -181,3 +200,30 @@ def test_an_unreachable_database_never_stops_the_service() -> None:
 
 def test_shutdown_before_start_is_safe() -> None:
     asyncio.run(job("postgresql://unused", CurrentPriceBook(PriceBook.bundled())).shutdown())
+
+
+def test_a_sync_that_could_not_reach_the_database_is_recorded_once_it_is_back(db_url: str) -> None:
+    live = CurrentPriceBook(PriceBook.bundled())
+    sync_job = job(f"postgresql://postgres@127.0.0.1:{free_port()}/none", live)
+    before = time.time()
+
+    assert asyncio.run(sync_job.run_once()) is None
+    assert len(sync_job.unrecorded) == 1 and attempts(db_url) == []
+    failed_at = sync_job.unrecorded[0].attempted_at
+
+    sync_job._url = db_url  # the database is back
+    assert asyncio.run(sync_job.run_once()) is not None
+
+    assert not sync_job.unrecorded
+    recorded = attempts(db_url)
+    assert [(r[0], r[1]) for r in recorded] == [("schedule", "failed"), ("schedule", "ok")]
+    error = recorded[0][5]
+    assert error is not None and error.startswith("database unavailable: cannot connect to PostgreSQL at 127.0.0.1:")
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT min(attempted_at), attempts, succeeded, failed, success_pct FROM price_sync_attempts,"
+            " price_sync_success_7d GROUP BY 2, 3, 4, 5"
+        ).fetchone()
+    assert row is not None
+    assert row[0] == failed_at and row[0].timestamp() >= before - 1  # recorded with the time it failed
+    assert row[1:] == (2, 1, 1, Decimal("50.000"))

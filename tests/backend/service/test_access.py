@@ -31,7 +31,8 @@ from tests.support.stores import Server
 
 REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "security.md"
-TOKENS = {"admin": TOKEN, "ingest": "collector-token-0123456789", "read": "finance-token-0123456789"}
+TOKENS = {"admin": TOKEN, "ingest": "collector-token-0123456789", "read": "finance-token-0123456789",
+          "budgets:check": "app-check-token-0123456789"}  # fmt: skip
 STRIPE_SECRET = "whsec_test_access_table"
 
 
@@ -55,6 +56,8 @@ ROWS = [
     Row("GET /v1/pnl/target-margin", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/customers/actions", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/simulate", "read", "401", "403 (ingest)", "200"),
+    Row("GET /v1/bills/reconcile", "read", "401", "403 (ingest)", "200"),
+    Row("GET /v1/budgets/check", "budgets:check", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets", "read", "401", "403 (ingest)", "200"),
     Row("GET /v1/budgets/{name}", "read", "401", "403 (ingest)", "200"),
     Row("PUT /v1/budgets/{name}", "admin", "401", "403 (read)", "200"),
@@ -100,7 +103,8 @@ class Access(NamedTuple):
 def access(timescale_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
     """The real backend with the default admin token, an ingest and a read token, and a Stripe secret."""
     url, janitor = timescale_server.new_database()
-    named = f"collector:ingest:{TOKENS['ingest']},finance:read:{TOKENS['read']}"
+    named = (f"collector:ingest:{TOKENS['ingest']},finance:read:{TOKENS['read']},"
+             f"app:budgets:check:{TOKENS['budgets:check']}")  # fmt: skip
     try:
         with (
             running_backend(
@@ -158,6 +162,8 @@ def call(access: Access, row: Row, headers: dict[str, str]) -> str:
         body = {"json": BUDGET}
     elif path == "/v1/stripe/webhook":
         body = {"content": b"{}"}
+    elif path == "/v1/budgets/check":
+        body = {"params": {"customer": "acct_1"}}
     elif path in ("/v1/pnl", "/v1/customers/actions"):
         body = {"params": {"month": "2026-11"}}
     elif path == "/v1/pnl/target-margin":

@@ -19,6 +19,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from starlette.routing import Route
 
+from otel_margin_backend.budgets.check import BudgetStates
 from otel_margin_backend.budgets.routes import routes as budget_routes
 from otel_margin_backend.revenue.config import RevenueConfig
 from otel_margin_backend.revenue.routes import routes as revenue_routes
@@ -62,6 +63,13 @@ UP = [
     Bad("/v1/pnl/target-margin", "GET", "/v1/pnl/target-margin", {"params": {"target": "-100"}}, 400,
         "INVALID_ARGUMENT"),
     Bad("/v1/budgets", "GET", "/v1/budgets", {"headers": NO_TOKEN}, 401, "UNAUTHENTICATED"),
+    Bad("/v1/bills/reconcile", "GET", "/v1/bills/reconcile", {"params": {"by": "planet"}}, 400, "INVALID_ARGUMENT"),
+    Bad("/v1/bills/reconcile", "GET", "/v1/bills/reconcile", {"headers": NO_TOKEN}, 401, "UNAUTHENTICATED"),
+    Bad("/v1/bills/reconcile", "POST", "/v1/bills/reconcile", {}, 405, "UNIMPLEMENTED"),
+    Bad("/v1/budgets/check", "GET", "/v1/budgets/check", {}, 400, "INVALID_ARGUMENT"),
+    Bad("/v1/budgets/check", "GET", "/v1/budgets/check", {"params": {"customer": "a"}, "headers": NO_TOKEN}, 401,
+        "UNAUTHENTICATED"),
+    Bad("/v1/budgets/check", "POST", "/v1/budgets/check?customer=a", {}, 405, "UNIMPLEMENTED"),
     Bad("/v1/budgets/{name}", "GET", "/v1/budgets/nope", {}, 404, "NOT_FOUND"),
     Bad("/v1/budgets/{name}", "DELETE", "/v1/budgets/nope", {}, 404, "NOT_FOUND"),
     Bad("/v1/budgets/{name}", "PUT", "/v1/budgets/x", {"json": {"period": "week"}}, 400, "INVALID_ARGUMENT"),
@@ -95,6 +103,7 @@ DOWN = [
         "UNAVAILABLE",
     ),
     Bad("/v1/budgets", "GET", "/v1/budgets", {}, 503, "UNAVAILABLE"),
+    Bad("/v1/budgets/check", "GET", "/v1/budgets/check", {"params": {"customer": "a"}}, 503, "UNAVAILABLE"),
     Bad("/v1/budgets/{name}", "GET", "/v1/budgets/x", {}, 503, "UNAVAILABLE"),
     Bad("/v1/simulate", "GET", "/v1/simulate", {}, 503, "UNAVAILABLE"),
     Bad("/v1/revenue", "POST", "/v1/revenue", {"json": VALID_REVENUE}, 503, "UNAVAILABLE"),
@@ -151,7 +160,7 @@ def test_a_database_that_is_down_is_a_503_in_the_one_shape() -> None:
             tokens = TokenCheck(TOKEN)
             simulator = create(SimulatorConfig(candidates=("openai/gpt-4.1-mini",)), BOOK)
             app = create_app(opened, tokens, routes=[
-                *budget_routes(opened, tokens),
+                *budget_routes(opened, tokens, states=BudgetStates(60)),  # never refreshed: the database is down
                 *revenue_routes(RevenueConfig(), opened, tokens, api=None),
                 *simulator_routes(opened, simulator, tokens=tokens),
             ])  # fmt: skip
@@ -165,3 +174,6 @@ def test_a_database_that_is_down_is_a_503_in_the_one_shape() -> None:
     messages = {bad.url: response.json()["error"]["message"] for bad, response in zip(DOWN, responses, strict=True)}
     assert messages["/readyz"] == "not ready: no database connection became free in time; retry"
     assert messages["/v1/budgets"] == "no database connection became free in time; retry"
+    assert messages["/v1/budgets/check"] == (
+        "budget states are not computed yet (the first evaluation is running); retry"
+    )

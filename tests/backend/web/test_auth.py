@@ -17,10 +17,12 @@ from otel_margin_backend.web.status import Forbidden, Unauthenticated, classify
 INGEST = "ingest-token-0123456789"
 READ = "read-token-0123456789ab"
 ADMIN = "admin-token-0123456789a"
+BUDGETS = "check-token-0123456789ab"
 CHECK = TokenCheck([
     Token.of("collector", Scope.INGEST, INGEST),
     Token.of("finance", Scope.READ, READ),
     Token.of("ops", Scope.ADMIN, ADMIN),
+    Token.of("app", Scope.BUDGETS_CHECK, BUDGETS),
 ])  # fmt: skip
 
 
@@ -28,11 +30,12 @@ CHECK = TokenCheck([
     ("token", "granted"),
     [
         (INGEST, {Scope.INGEST}),
-        (READ, {Scope.READ}),
-        (ADMIN, {Scope.INGEST, Scope.READ, Scope.ADMIN}),
+        (READ, {Scope.READ, Scope.BUDGETS_CHECK}),
+        (ADMIN, {Scope.INGEST, Scope.READ, Scope.ADMIN, Scope.BUDGETS_CHECK}),
+        (BUDGETS, {Scope.BUDGETS_CHECK}),
     ],
 )
-def test_a_scope_grants_itself_and_admin_grants_everything(token: str, granted: set[Scope]) -> None:
+def test_a_scope_grants_itself_read_grants_the_check_and_admin_everything(token: str, granted: set[Scope]) -> None:
     for scope in Scope:
         if scope in granted:
             assert CHECK.check(f"Bearer {token}", scope) is not None
@@ -79,6 +82,23 @@ def test_a_known_token_of_another_scope_is_403_naming_the_scope_needed() -> None
     assert failure.headers() == {"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="admin"'}
 
 
+def test_a_check_only_token_is_403_elsewhere_and_the_check_names_every_scope_that_grants_it() -> None:
+    with pytest.raises(Forbidden) as info:
+        CHECK.check(f"Bearer {BUDGETS}", Scope.READ)
+    assert classify(info.value).message == (
+        "token 'app' has scope budgets:check, and this needs read or admin: use a token of that scope "
+        "(docs/security.md)"
+    )
+    with pytest.raises(Forbidden) as info:
+        CHECK.check(f"Bearer {INGEST}", Scope.BUDGETS_CHECK)
+    failure = classify(info.value)
+    assert failure.message == (
+        "token 'collector' has scope ingest, and this needs budgets:check, read or admin: use a token of that "
+        "scope (docs/security.md)"
+    )
+    assert failure.headers() == {"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="budgets:check"'}
+
+
 def test_auth_off_lets_everything_through() -> None:
     assert TokenCheck(None).check(None, Scope.ADMIN) is None
     assert not TokenCheck(None).enabled
@@ -90,8 +110,9 @@ def test_a_plain_string_is_the_default_admin_token() -> None:
 
 
 def test_tokens_are_kept_as_digests_only() -> None:
-    assert CHECK.names == {"collector": Scope.INGEST, "finance": Scope.READ, "ops": Scope.ADMIN}
-    for token in (INGEST, READ, ADMIN):
+    assert CHECK.names == {"collector": Scope.INGEST, "finance": Scope.READ, "ops": Scope.ADMIN,
+                           "app": Scope.BUDGETS_CHECK}  # fmt: skip
+    for token in (INGEST, READ, ADMIN, BUDGETS):
         assert token not in repr(CHECK._tokens) and token.encode() not in b"".join(
             t.sha256 for t in CHECK._tokens or ()
         )
@@ -104,6 +125,17 @@ def test_a_token_list_takes_clear_tokens_and_digests() -> None:
     assert TokenCheck(tokens).check(f"bearer {READ}", Scope.READ) == tokens[1]
 
 
+def test_the_check_scope_with_its_own_colon_reads_in_a_list_and_a_file() -> None:
+    hexdigest = hashlib.sha256(BUDGETS.encode()).hexdigest()
+    assert parse_tokens(f"app:budgets:check:{BUDGETS}, app2:Budgets:Check:sha256:{hexdigest}", source="VAR") == [
+        Token.of("app", Scope.BUDGETS_CHECK, BUDGETS),
+        Token("app2", Scope.BUDGETS_CHECK, bytes.fromhex(hexdigest)),
+    ]
+    assert parse_tokens(f"app:budgets:check:sha256:{hexdigest}\n", source="F", digests_only=True) == [
+        Token("app", Scope.BUDGETS_CHECK, bytes.fromhex(hexdigest))
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "digests_only", "message"),
     [
@@ -111,7 +143,7 @@ def test_a_token_list_takes_clear_tokens_and_digests() -> None:
          "digits, '.', '_' or '-'"),
         (f"bad name:ingest:{INGEST}", False, "VAR: expected name:scope:token or name:scope:sha256:<hex>, the name "
          "of letters, digits, '.', '_' or '-'"),
-        (f"a:write:{INGEST}", False, "VAR: scope 'write' of 'a': use ingest, read or admin"),
+        (f"a:write:{INGEST}", False, "VAR: scope 'write' of 'a': use ingest, read, admin or budgets:check"),
         (f"a:read:{INGEST},a:admin:{ADMIN}", False, "VAR: the name 'a' is used twice; give each token its own name"),
         ("a:read:short", False, "VAR: the token of 'a' is shorter than 16 characters; make one with: python3 -c "
          "'import secrets; print(secrets.token_urlsafe(32))'"),
