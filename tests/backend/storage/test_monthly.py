@@ -1,5 +1,5 @@
-"""usage_monthly (0086) stays the sum of the raw rows and of usage_daily, and usage_rollup_range() counts every
-call of a range exactly once, across months, days and edge hours."""
+"""usage_monthly (0086) stays the sum of the raw rows and of usage_daily, and usage_rollup_read() (0087) counts
+every call of a range exactly once, across months, days and edge hours."""
 
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ def test_a_range_counts_every_call_once(db_url: str, start: int, length: int) ->
         lo = HOURS[0] + timedelta(hours=start)
         hi = lo + timedelta(hours=length)
         rolled = conn.execute(
-            "SELECT customer_id, sum(calls), sum(cost) FROM usage_rollup_range(%s, %s) GROUP BY 1 ORDER BY 1",
+            "SELECT customer_id, sum(calls), sum(cost) FROM usage_rollup_read(%s, %s) GROUP BY 1 ORDER BY 1",
             (lo, hi),
         ).fetchall()
         raw = conn.execute(

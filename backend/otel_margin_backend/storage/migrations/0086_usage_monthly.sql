@@ -162,7 +162,7 @@ GROUP BY 1, 2, 3, 4, 5;
 
 -- The whole UTC days and months inside a range: the first day (month) boundary at or after p_from, and the last
 -- at or before p_to. IMMUTABLE and inlined, so for a given range the planner folds them to constants and
--- estimates each part of usage_rollup_range() by its real bounds (a CTE would hide them: it planned the empty
+-- estimates each part of usage_rollup_parts() by its real bounds (a CTE would hide them: it planned the empty
 -- edge-hour parts at 150,000 rows each and sized the P&L's aggregation for 30,000 groups).
 CREATE FUNCTION utc_day_ceil(p_t timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -180,13 +180,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN utc_month_of(p_t) = p_t THEN p_t ELSE utc_month_after(utc_month_of(p_t)) END
 $$;
 
--- Rollup rows covering [p_from, p_to), each call exactly once: usage_monthly for the whole UTC months inside it,
+-- Rollup rows covering [p_from, p_to), each call exactly once, at computed cost: usage_monthly for the whole UTC
+-- months inside it,
 -- usage_daily for the whole UTC days outside those, usage_hourly for the hours at either edge. Each part is one
 -- index range on its table's leading time column. A monthly row's bucket is its month, a daily row's its day.
 -- Whole days: [d_lo, d_hi) with d_lo = utc_day_ceil(p_from), d_hi = greatest(d_lo, utc_day_floor(p_to)) (empty
 -- when there are none); whole months among them: [m_lo, m_hi) with m_lo = utc_month_ceil(d_lo),
 -- m_hi = greatest(m_lo, utc_month_of(d_hi)).
-CREATE OR REPLACE FUNCTION usage_rollup_range(p_from timestamptz, p_to timestamptz)
+CREATE FUNCTION usage_rollup_parts(p_from timestamptz, p_to timestamptz)
 RETURNS SETOF usage_hourly
 LANGUAGE sql STABLE AS $$
     SELECT m.* FROM usage_monthly m

@@ -4,6 +4,19 @@
 -- inlined) that converted every column of every row, each converted row's currency then aggregated DISTINCT twice.
 -- The results are the same to the last digit: the same sums of the same exact products.
 
+-- What the P&L and budgets read: usage_rollup_parts() (0086: months, days, edge hours), or, with the session
+-- setting otel_margin.cost_basis = 'billed', usage_rollup_range() (0092: day-granular, each day x provider x model
+-- scaled to the bill, which monthly rows cannot be). The setting is checked once per query, not per row.
+CREATE FUNCTION usage_rollup_read(p_from timestamptz, p_to timestamptz)
+RETURNS SETOF usage_hourly
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM usage_rollup_parts(p_from, p_to)
+    WHERE coalesce(current_setting('otel_margin.cost_basis', true), '') <> 'billed'
+    UNION ALL
+    SELECT * FROM usage_rollup_range(p_from, p_to)
+    WHERE current_setting('otel_margin.cost_basis', true) = 'billed'
+$$;
+
 -- Net revenue (after refunds, credit notes, lost disputes) per customer for a range, in the reporting currency:
 -- net per customer, UTC month and currency as revenue_monthly computes it; the rate in force and the range's share
 -- of the month looked up once per month and currency, not per row.
@@ -52,7 +65,7 @@ LANGUAGE sql STABLE AS $$
                sum(h.cache_read_tokens) AS cache_read_tokens, sum(h.output_tokens) AS output_tokens,
                sum(h.reasoning_tokens) AS reasoning_tokens, sum(h.unpriced_calls) AS unpriced_calls,
                sum(h.estimated_calls) AS estimated_calls
-        FROM usage_rollup_range(p_from, p_to) h
+        FROM usage_rollup_read(p_from, p_to) h
         GROUP BY 1, 2
     ), rates AS MATERIALIZED (  -- once per month (and currency), not per row of the join
         SELECT k.month, fx_rate_in_force(r.currency, 'USD', k.month) AS rate
@@ -121,4 +134,33 @@ BEGIN
     FROM joined j
     ORDER BY j.group_revenue - coalesce(j.cost, 0) NULLS LAST, coalesce(j.cost, 0) DESC, j.group_key;
 END
+$$;
+
+-- budget_measure() as in 0050, reading usage_rollup_read(): a month budget reads its month's monthly rows.
+CREATE OR REPLACE FUNCTION budget_measure(b budgets, p_start timestamptz, p_end timestamptz,
+                               OUT spend_usd numeric, OUT spend numeric, OUT unpriced_calls bigint,
+                               OUT revenue numeric, OUT limit_amount numeric)
+LANGUAGE sql STABLE AS $$
+    SELECT u.spend_usd,
+           u.spend_usd * x.rate,
+           u.unpriced_calls,
+           r.revenue,
+           coalesce(b.limit_amount, trim_scale(greatest(r.share, 0)))
+    FROM (
+        SELECT coalesce(sum(h.cost), 0) AS spend_usd, coalesce(sum(h.unpriced_calls), 0)::bigint AS unpriced_calls
+        FROM usage_rollup_read(p_start, p_end) h  -- months, days, edge hours (0086)
+        WHERE (b.customer_id IS NULL OR h.customer_id = b.customer_id)
+          AND (b.feature IS NULL OR h.feature = b.feature)
+          AND (b.provider IS NULL OR h.provider = b.provider)
+          AND (b.model IS NULL OR h.model = b.model)
+    ) u
+    CROSS JOIN (
+        SELECT fx_rate_in_force(b.currency, 'USD', date_trunc('month', p_start AT TIME ZONE 'UTC')::date) AS rate
+    ) x
+    CROSS JOIN (
+        SELECT CASE WHEN b.revenue_percent IS NOT NULL
+                    THEN budget_revenue(b.customer_id, p_start, p_end, b.currency) END AS revenue,
+               CASE WHEN b.revenue_percent IS NOT NULL
+                    THEN budget_revenue(b.customer_id, p_start, p_end, b.currency, b.revenue_percent) END AS share
+    ) r
 $$;
