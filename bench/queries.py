@@ -1,11 +1,13 @@
 """Query benchmark: a month's per-customer P&L, budget status and the simulator over N seeded events.
 
-    python bench/queries.py [--events 10000000] [--url postgresql://...]
+    python bench/queries.py [--events 10000000] [--url postgresql://...] [--explain]
 
 Seeds a private TimescaleDB cluster (or the given, migrated-or-empty database, which it fills) with one month
 of usage generated in SQL — 200 customers, 12 features, 6 models, realistic token shapes and exact costs — and
 the hourly rollups built from it, plus a month of revenue and a few budgets. Then times each query (median
-of 7 runs after a warm-up). Figures go to docs/benchmarks.md.
+of 7 runs after a warm-up). --explain also prints EXPLAIN (ANALYZE, BUFFERS) of the P&L's and budget status's
+queries. Figures go to docs/benchmarks.md. A database given by --url that already holds the events is reused
+as it is (generate 10M once, then time as often as needed).
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def seed(url: str, events: int) -> None:
         conn.execute(SEED_REVENUE)
         conn.execute(SEED_BUDGETS)
         conn.execute("VACUUM ANALYZE")
-        for table in ("usage_hourly", "usage_daily"):
+        for table in ("usage_hourly", "usage_daily", "usage_monthly"):
             rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
             print(f"  {table} rows: {rows[0] if rows else 0:,}")
 
@@ -123,10 +125,31 @@ def measure(url: str) -> None:
         )
 
 
+EXPLAINED = {
+    "cost of the month by customer (pnl_usage)": "SELECT * FROM pnl_usage(%(start)s, %(end)s, 'customer')",
+    "revenue of the month (pnl_revenue)": "SELECT * FROM pnl_revenue(%(start)s, %(end)s)",
+    "one month budget's spend (budget_measure)": (
+        "SELECT m.* FROM budgets b CROSS JOIN LATERAL budget_period_bounds(b.period, %(at)s) p"
+        " CROSS JOIN LATERAL budget_measure(b, p.period_start, p.period_end) m WHERE b.name = 'bench-0'"
+    ),
+}
+
+
+def explain(url: str) -> None:
+    params = {"start": MONTH.start, "end": MONTH.end, "at": datetime(2026, 10, 20, tzinfo=UTC)}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for label, query in EXPLAINED.items():
+            conn.execute(query, params).fetchall()  # warm
+            plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {query}", params).fetchall()
+            print(f"\n-- {label}")
+            print("\n".join(str(row[0]) for row in plan))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--url", help="a database to fill and query (default: a private TimescaleDB cluster)")
+    parser.add_argument("--explain", action="store_true", help="also print the query plans")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -135,6 +158,8 @@ def main() -> None:
     if args.url:
         seed(args.url, args.events)
         measure(args.url)
+        if args.explain:
+            explain(args.url)
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the private clusters the tests use
     from tests.support.pgcluster import PgCluster
@@ -145,6 +170,8 @@ def main() -> None:
         print(f"TimescaleDB, {args.events:,} events in October 2026:")
         seed(cluster.dsn("postgres"), args.events)
         measure(cluster.dsn("postgres"))
+        if args.explain:
+            explain(cluster.dsn("postgres"))
 
 
 if __name__ == "__main__":
