@@ -7,8 +7,6 @@ flags a margin negative in this month and the one before.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from otel_margin_backend.analytics.pnl import PERCENT_PLACES, Period, decimal_text
+from otel_margin_backend.analytics.render import csv_text
 from otel_margin_backend.pipeline.money import UNPRICED, money
 from otel_margin_backend.storage.database import AsyncConn, Conn
 from otel_margin_backend.storage.exchange import Statement, Steps, arun, exchange, run
@@ -93,12 +92,4 @@ def actions_table(rows: list[ActionRow], *, title: str) -> Table:
 
 def actions_csv(rows: list[ActionRow]) -> str:
     """The actions as CSV with a header line (true/false for the flag, empty for unknown)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    columns = list(ActionRow.__dataclass_fields__)
-    writer.writerow(columns)
-    for row in rows:
-        d = action_json(row)
-        writer.writerow([("true" if d[c] else "false") if isinstance(d[c], bool) else "" if d[c] is None else d[c]
-                         for c in columns])  # fmt: skip
-    return out.getvalue()
+    return csv_text(list(ActionRow.__dataclass_fields__), [action_json(row) for row in rows])

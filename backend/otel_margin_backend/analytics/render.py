@@ -86,13 +86,16 @@ def _csv_cell(value: object) -> object:
     return "" if value is None else value
 
 
-def to_csv(rows: Sequence[PnlRow]) -> str:
-    """The P&L rows as CSV with a header line."""
+def csv_text(columns: Sequence[str], dicts: Sequence[dict[str, object]]) -> str:
+    """Rows (as their JSON dicts) as CSV with a header line: true/false, a;b lists, empty cells for unknown."""
     out = io.StringIO()
     writer = csv.writer(out)
-    dicts = [as_json(r) for r in rows]
-    columns = list(PnlRow.__dataclass_fields__)
     writer.writerow(columns)
     for d in dicts:
         writer.writerow([_csv_cell(d[c]) for c in columns])
     return out.getvalue()
+
+
+def to_csv(rows: Sequence[PnlRow]) -> str:
+    """The P&L rows as CSV with a header line."""
+    return csv_text(list(PnlRow.__dataclass_fields__), [as_json(r) for r in rows])

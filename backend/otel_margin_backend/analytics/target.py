@@ -8,8 +8,6 @@ and none (``note`` says why) when there is no revenue, no cost or no priced call
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from otel_margin_backend.analytics.pnl import PERCENT_PLACES, Period, decimal_text, period
+from otel_margin_backend.analytics.render import csv_text
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.money import UNPRICED, money
 from otel_margin_backend.storage.database import AsyncConn, Conn
@@ -151,11 +150,4 @@ def target_table(rows: list[TargetRow], *, title: str) -> Table:
 
 def target_csv(rows: list[TargetRow]) -> str:
     """The rows as CSV with a header line (empty for unknown)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    columns = list(TargetRow.__dataclass_fields__)
-    writer.writerow(columns)
-    for row in rows:
-        d = target_json(row)
-        writer.writerow(["" if d[c] is None else d[c] for c in columns])
-    return out.getvalue()
+    return csv_text(list(TargetRow.__dataclass_fields__), [target_json(row) for row in rows])
