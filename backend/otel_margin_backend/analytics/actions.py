@@ -7,7 +7,7 @@ flags a margin negative in this month and the one before.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -15,8 +15,8 @@ from psycopg.rows import class_row
 from rich.table import Table
 from rich.text import Text
 
-from otel_margin_backend.analytics.pnl import PERCENT_PLACES, Period, decimal_text
-from otel_margin_backend.analytics.render import csv_text
+from otel_margin_backend.analytics.pnl import Period
+from otel_margin_backend.analytics.render import csv_text, month_row_json
 from otel_margin_backend.pipeline.money import UNPRICED, money
 from otel_margin_backend.storage.database import AsyncConn, Conn
 from otel_margin_backend.storage.exchange import Statement, Steps, arun, exchange, run
@@ -58,14 +58,7 @@ async def read_actions_async(conn: AsyncConn, span: Period, monitor_below: Decim
 
 def action_json(row: ActionRow) -> dict[str, object]:
     """A row as JSON-ready values: money as exact strings, the margin % to two places, the month as YYYY-MM."""
-    out: dict[str, object] = {}
-    for key, value in asdict(row).items():
-        if isinstance(value, Decimal):
-            value = decimal_text(value.quantize(PERCENT_PLACES) if key.endswith("_pct") else value)
-        elif isinstance(value, date):
-            value = f"{value:%Y-%m}"
-        out[key] = value
-    return out
+    return month_row_json(row)
 
 
 def actions_table(rows: list[ActionRow], *, title: str) -> Table:

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from otel_margin_backend.analytics.pnl import DataQuality, GroupBy, PnlRow, Projection, as_json
+from otel_margin_backend.analytics.pnl import (
+    PERCENT_PLACES,
+    DataQuality,
+    GroupBy,
+    PnlRow,
+    Projection,
+    as_json,
+    decimal_text,
+)
 from otel_margin_backend.pipeline.money import UNPRICED, cost_text, money
 
 
@@ -84,6 +95,19 @@ def _csv_cell(value: object) -> object:
     if isinstance(value, list):
         return ";".join(map(str, value))
     return "" if value is None else value
+
+
+def month_row_json(row: Any) -> dict[str, object]:
+    """A month row (a dataclass) as JSON-ready values: money as exact strings, ``*_pct`` to two places, the month
+    as YYYY-MM."""
+    out: dict[str, object] = {}
+    for key, value in dataclasses.asdict(row).items():
+        if isinstance(value, Decimal):
+            value = decimal_text(value.quantize(PERCENT_PLACES) if key.endswith("_pct") else value)
+        elif isinstance(value, date):
+            value = f"{value:%Y-%m}"
+        out[key] = value
+    return out
 
 
 def csv_text(columns: Sequence[str], dicts: Sequence[dict[str, object]]) -> str:

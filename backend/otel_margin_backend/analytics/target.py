@@ -8,7 +8,7 @@ and none (``note`` says why) when there is no revenue, no cost or no priced call
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -16,8 +16,8 @@ from psycopg.rows import class_row
 from rich.table import Table
 from rich.text import Text
 
-from otel_margin_backend.analytics.pnl import PERCENT_PLACES, Period, decimal_text, period
-from otel_margin_backend.analytics.render import csv_text
+from otel_margin_backend.analytics.pnl import Period, period
+from otel_margin_backend.analytics.render import csv_text, month_row_json
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.money import UNPRICED, money
 from otel_margin_backend.storage.database import AsyncConn, Conn
@@ -113,14 +113,7 @@ async def read_target_async(conn: AsyncConn, target_pct: Decimal, month: Period)
 
 def target_json(row: TargetRow) -> dict[str, object]:
     """A row as JSON-ready values: money as exact strings, percentages to two places, the month as YYYY-MM."""
-    out: dict[str, object] = {}
-    for key, value in asdict(row).items():
-        if isinstance(value, Decimal):
-            value = decimal_text(value.quantize(PERCENT_PLACES) if key.endswith("_pct") else value)
-        elif isinstance(value, date):
-            value = f"{value:%Y-%m}"
-        out[key] = value
-    return out
+    return month_row_json(row)
 
 
 def change_text(row: TargetRow) -> str:

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from otel_margin_backend.bills.reconcile import as_json, check_by, read_async
 from otel_margin_backend.pipeline.errors import PermanentError
+from otel_margin_backend.pipeline.periods import parse_day
 from otel_margin_backend.storage.database import AsyncConn
 from otel_margin_backend.storage.errors import db_errors
 from otel_margin_backend.web.auth import Scope, TokenCheck
@@ -28,10 +29,7 @@ FIRST_YEAR, LAST_YEAR = 2000, 2099
 def _day(text: str | None, what: str, default: date) -> date:
     if text is None:
         return default
-    try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        raise PermanentError(f"{what}: {text[:40]!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01") from None
+    day = parse_day(text, what)
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
         raise PermanentError(f"{what}: {day}: the year must be from {FIRST_YEAR} to {LAST_YEAR}")
     return day

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, Literal
 
 from rich.markup import escape
@@ -95,6 +96,7 @@ def check(conn: Conn, settings: Settings) -> list[Item]:
 def instrumentation(conn: Conn) -> Item:
     """Every entry point (service x feature) seen in 30 days sent model calls in the last 24 hours."""
     title = "Instrumentation live for every entry point"
+    item = partial(Item, "instrumentation", title)
     rows = conn.execute(
         "SELECT service, feature, calls_30d, calls_24h, last_call_at FROM acceptance_entry_points"
         " ORDER BY service, feature"
@@ -104,9 +106,7 @@ def instrumentation(conn: Conn) -> Item:
     silent = [{"service": r[0], "feature": r[1], "last_call_at": r[4]} for r in rows if r[3] == 0]
     facts = {"services_24h": services, "calls_24h": calls, "entry_points_30d": len(rows), "silent": silent}
     if not rows:
-        return Item(
-            "instrumentation",
-            title,
+        return item(
             "fail",
             "No model call stored in the last 30 days: instrument an app (docs/instrument.md) and send its spans here.",
             facts,
@@ -117,18 +117,14 @@ def instrumentation(conn: Conn) -> Item:
         else "No model call in the last 24 h."
     )
     if not silent:
-        return Item(
-            "instrumentation",
-            title,
+        return item(
             "pass",
             f"{head} All {len(rows)} entry points (service/feature) of the last 30 days are live.",
             facts,
         )
     named = "; ".join(f"{s['service']}/{s['feature']} (last {_at(s['last_call_at'])})" for s in silent[:SHOWN])
     more = f"; and {len(silent) - SHOWN} more" if len(silent) > SHOWN else ""
-    return Item(
-        "instrumentation",
-        title,
+    return item(
         "fail",
         f"{head} {len(silent)} of {len(rows)} entry points of the last 30 days have none: {named}{more}.",
         facts,
@@ -138,6 +134,7 @@ def instrumentation(conn: Conn) -> Item:
 def stripe_invoices(conn: Conn) -> Item:
     """At least ``MIN_MAPPED_INVOICES`` Stripe invoices are booked and map to an otel-margin customer."""
     title = f"Stripe sync validated with {MIN_MAPPED_INVOICES} sample invoices"
+    item = partial(Item, "stripe_invoices", title)
     row = conn.execute("SELECT count(*), count(customer_id) FROM stripe_invoices_booked").fetchone()
     assert row is not None
     booked, mapped = int(row[0]), int(row[1])
@@ -153,9 +150,7 @@ def stripe_invoices(conn: Conn) -> Item:
         "samples": [{"invoice": s[0], "customer": s[1], "net": s[2], "currency": s[3]} for s in samples],
     }
     if booked == 0:
-        return Item(
-            "stripe_invoices",
-            title,
+        return item(
             "fail",
             "No Stripe invoice is booked: point Stripe's webhook at "
             "/v1/stripe/webhook or run otel-margin stripe backfill.",
@@ -165,21 +160,20 @@ def stripe_invoices(conn: Conn) -> Item:
     named = ", ".join(f"{s[0]} -> {s[1]}" for s in samples)
     unmapped = f"; {booked - mapped} unmapped: otel-margin customers unmapped lists them" if booked > mapped else ""
     state: State = "pass" if mapped >= MIN_MAPPED_INVOICES else "fail"
-    return Item("stripe_invoices", title, state, f"{head}{': ' + named if named else ''}{unmapped}.", facts)
+    return item(state, f"{head}{': ' + named if named else ''}{unmapped}.", facts)
 
 
 def critical_alert(conn: Conn, *, webhook: bool) -> Item:
     """The last budget alert at the critical threshold was delivered by the budget webhook."""
     title = "Budget alert sent at the 90 % critical threshold"
+    item = partial(Item, "critical_alert", title)
     row = conn.execute(
         "SELECT alert_id, budget, scope_label, threshold_percent, crossed_at, state, attempts, last_error,"
         " delivered_at FROM budget_alert_deliveries WHERE severity = 'critical' AND event = 'crossed'"
         " ORDER BY crossed_at DESC, alert_id DESC LIMIT 1"
     ).fetchone()
     if row is None:
-        return Item(
-            "critical_alert",
-            title,
+        return item(
             "unknown",
             "No budget has crossed its critical threshold yet (critical_percent, 90 by default): nothing to verify.",
             {"alert": None},
@@ -201,33 +195,28 @@ def critical_alert(conn: Conn, *, webhook: bool) -> Item:
     head = f"Last critical alert: {budget} ({scope}) crossed {threshold.normalize():f} % at {_at(crossed_at)}"
     off = "" if threshold == 90 else " (the checklist's threshold is 90 %: set critical_percent: 90)"
     if state == "delivered":
-        return Item(
-            "critical_alert", title, "pass", f"{head}; the webhook delivered it at {_at(delivered_at)}{off}.", facts
-        )
+        return item("pass", f"{head}; the webhook delivered it at {_at(delivered_at)}{off}.", facts)
     if state == "failed":
-        return Item("critical_alert", title, "fail", f"{head}; the webhook refused it: {last_error}{off}.", facts)
+        return item("fail", f"{head}; the webhook refused it: {last_error}{off}.", facts)
     if not webhook:
-        return Item(
-            "critical_alert",
-            title,
+        return item(
             "fail",
             f"{head}; not sent: no budget webhook is configured ({variable_name(('budgets', 'webhook', 'url'))}){off}.",
             facts,
         )
     if attempts > 0:
-        return Item(
-            "critical_alert",
-            title,
+        return item(
             "fail",
             f"{head}; not delivered after {attempts} attempt(s), still retrying: {last_error}{off}.",
             facts,
         )
-    return Item("critical_alert", title, "unknown", f"{head}; queued, not sent yet (serve delivers it){off}.", facts)
+    return item("unknown", f"{head}; queued, not sent yet (serve delivers it){off}.", facts)
 
 
 def price_sync(conn: Conn) -> Item:
     """At least 99.9 % of the price-sync attempts of the last 7 days succeeded."""
     title = "Pricing sync success >= 99.9 % for 7 days"
+    item = partial(Item, "price_sync", title)
     row = conn.execute(
         "SELECT attempts, succeeded, failed, success_pct, first_attempt_at, last_failure_at, last_error"
         " FROM price_sync_success_7d"
@@ -244,9 +233,7 @@ def price_sync(conn: Conn) -> Item:
         "last_error": last_error,
     }
     if attempts == 0:
-        return Item(
-            "price_sync",
-            title,
+        return item(
             "unknown",
             "No price sync attempt in the last 7 days: serve syncs every "
             f"{variable_name(('pricing', 'sync_interval_s'))} seconds; otel-margin prices sync runs one.",
@@ -257,12 +244,13 @@ def price_sync(conn: Conn) -> Item:
     evidence = f"{succeeded} of {attempts} attempt(s){since} succeeded ({pct.normalize():f} %, need 99.9 %)"
     if last_failure is not None:
         evidence += f"; last failure {_at(last_failure)}: {last_error}"
-    return Item("price_sync", title, "pass" if ok else "fail", evidence + ".", facts)
+    return item("pass" if ok else "fail", evidence + ".", facts)
 
 
 def ingest_latency(conn: Conn) -> Item:
     """The median receive -> stored latency of the last 24 hours is under a second."""
     title = "Ingestion latency < 1 s (median)"
+    item = partial(Item, "ingest_latency", title)
     row = conn.execute(
         "SELECT events, requests, median_s, under_1s_pct, max_s"
         " FROM ingest_latency_summary(now() - interval '24 hours')"
@@ -271,17 +259,13 @@ def ingest_latency(conn: Conn) -> Item:
     events, requests, median, under, slowest = row
     facts = {"events": events, "requests": requests, "median_s": median, "within_1s_pct": under, "max_s": slowest}
     if events == 0 or median is None:
-        return Item(
-            "ingest_latency",
-            title,
+        return item(
             "unknown",
             "No ingest latency recorded in the last 24 h: serve records it once a minute while it stores model calls.",
             facts,
         )
     state: State = "pass" if median < LATENCY_TARGET_S else "fail"
-    return Item(
-        "ingest_latency",
-        title,
+    return item(
         state,
         f"Median receive -> stored {_seconds(median)} over {events:,} event(s) in {requests:,} request(s) "
         f"of the last 24 h; {under.normalize():f} % within 1 s; slowest {_seconds(slowest)}.",
@@ -301,6 +285,7 @@ def _seconds(value: Decimal) -> str:
 def alert_delivery(conn: Conn, *, webhook: bool) -> Item:
     """A budget webhook notification was delivered (Grafana's contact points keep their own history)."""
     title = "Alert delivery verified"
+    item = partial(Item, "alert_delivery", title)
     row = conn.execute(
         "SELECT count(*) FILTER (WHERE state = 'delivered'), count(*) FILTER (WHERE state = 'failed'),"
         " count(*) FILTER (WHERE state = 'pending' AND attempts > 0), count(*) FILTER (WHERE state = 'pending')"
@@ -323,33 +308,27 @@ def alert_delivery(conn: Conn, *, webhook: bool) -> Item:
     }
     counts = f"{delivered} delivered, {failed} refused, {pending} pending"
     if last is not None:
-        return Item(
-            "alert_delivery",
-            title,
+        return item(
             "pass",
             f"The budget webhook delivered {last[0]}'s {last[1]} {last[2]} notification at {_at(last[3])} ({counts}).",
             facts,
         )
     if failed or retrying:
-        return Item(
-            "alert_delivery",
-            title,
+        return item(
             "fail",
             f"No budget webhook delivery succeeded ({counts}, {retrying} "
             "retrying): check the endpoint (Budgets dashboard, otel-margin budgets alerts).",
             facts,
         )
     if not webhook:
-        return Item(
-            "alert_delivery",
-            title,
+        return item(
             "unknown",
             f"No budget webhook is configured "
             f"({variable_name(('budgets', 'webhook', 'url'))}); {counts}. Grafana's contact points keep their "
             "own delivery history (Alerting > Contact points).",
             facts,
         )
-    return Item("alert_delivery", title, "unknown", f"Nothing sent to the budget webhook yet ({counts}).", facts)
+    return item("unknown", f"Nothing sent to the budget webhook yet ({counts}).", facts)
 
 
 def exit_code(items: list[Item]) -> int:

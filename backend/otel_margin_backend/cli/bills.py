@@ -22,6 +22,7 @@ from rich.table import Table
 from otel_margin_backend.cli.common import console, err, load_settings, user_errors
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.money import money
+from otel_margin_backend.pipeline.periods import parse_day
 
 if TYPE_CHECKING:
     from otel_margin_backend.bills.reconcile import BillReconciliation, ProjectReconciliation
@@ -35,16 +36,11 @@ bills_app = typer.Typer(
 )
 
 
-def _day(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise PermanentError(f"{option}: {text!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01") from None
-
-
 def _days(start: str | None, end: str | None, default_first: date, default_last: date) -> tuple[date, date]:
-    last = _day(end, "--to") if end else default_last
-    first = _day(start, "--from") if start else (default_first if not end else last - (default_last - default_first))
+    last = parse_day(end, "--to") if end else default_last
+    first = (
+        parse_day(start, "--from") if start else (default_first if not end else last - (default_last - default_first))
+    )
     if last < first:
         raise PermanentError(f"--to {last} is before --from {first}")
     if (last - first).days > 366:

@@ -19,6 +19,7 @@ from rich.table import Table
 from otel_margin_backend.cli.common import console, err, load_settings, user_errors
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.money import exact_number
+from otel_margin_backend.pipeline.periods import parse_day
 from otel_margin_backend.pricedata.timeline import PriceRange
 from otel_margin_backend.pricing.types import PriceSource
 
@@ -36,13 +37,6 @@ prices_app = typer.Typer(
 RECONCILE_DAYS = 30
 """Days ``prices reconcile`` covers without ``--from``/``--to`` (ending today, UTC)."""
 _TOKEN_KINDS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok")
-
-
-def _day(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise PermanentError(f"{option}: {text!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01") from None
 
 
 def _range(first: date, last: date) -> tuple[datetime, datetime]:
@@ -195,7 +189,7 @@ def reprice(
 
     settings = load_settings()
     with user_errors():
-        first, after_last = _range(_day(start, "--from"), _day(end, "--to"))
+        first, after_last = _range(parse_day(start, "--from"), parse_day(end, "--to"))
         label = f"{first:%Y-%m-%d} to {after_last - timedelta(days=1):%Y-%m-%d}"
         with Store(settings.storage) as db:
             with db.connection() as conn:
@@ -264,8 +258,8 @@ def reconcile(
     settings = load_settings()
     with user_errors():
         today = datetime.now(UTC).date()
-        last = _day(end, "--to") if end else today
-        first = _day(start, "--from") if start else last - timedelta(days=RECONCILE_DAYS - 1)
+        last = parse_day(end, "--to") if end else today
+        first = parse_day(start, "--from") if start else last - timedelta(days=RECONCILE_DAYS - 1)
         lo, hi = _range(first, last)
         with Store(settings.storage) as db, db.connection() as conn:
             gaps = read_gaps(conn, lo, hi, limit=limit)

@@ -7,9 +7,19 @@ the same for the hour, so two runs a minute apart print the same figures.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-__all__ = ["hour_end"]
+from otel_margin_backend.pipeline.errors import PermanentError
+
+__all__ = ["hour_end", "parse_day"]
+
+
+def parse_day(text: str, what: str) -> date:
+    """A UTC day given as ``YYYY-MM-DD`` (``--from``, ``to=`` …); anything else is an error naming ``what``."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise PermanentError(f"{what}: {text[:40]!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01") from None
 
 
 def hour_end(now: datetime) -> datetime:
