@@ -3,7 +3,7 @@
     python bench/store.py                    # private TimescaleDB and PostgreSQL 15 clusters (as the tests use)
     python bench/store.py --url postgresql://...   # an existing, migrated-or-empty database (it is truncated!)
 
-The writer does binary COPY into a staging table, de-duplicates by event identity and updates the
+The writer does a (text) COPY into a staging table, de-duplicates by event identity and updates the
 hourly rollups in the same transaction; plain COPY only appends rows. Both write the same batches,
 each batch in its own transaction. Figures go to docs/benchmarks.md.
 """
@@ -26,7 +26,7 @@ import psycopg
 
 from otel_margin_backend.pipeline.events import UsageEvent, UsageStatus, span_event_id
 from otel_margin_backend.storage.migrator import migrate
-from otel_margin_backend.storage.writer import COLUMN_LIST, COLUMN_TYPES, row, write_batch
+from otel_margin_backend.storage.writer import COLUMN_LIST, row, write_batch
 
 MODELS = [
     ("openai", "gpt-4o"),
@@ -96,9 +96,8 @@ async def plain_copy(url: str, parts: list[Sequence[UsageEvent]]) -> float:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
         for part in parts:
-            copy_sql = f"COPY usage_events ({COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+            copy_sql = f"COPY usage_events ({COLUMN_LIST}) FROM STDIN"
             async with conn.transaction(), conn.cursor().copy(copy_sql) as cp:
-                cp.set_types(COLUMN_TYPES)
                 for event in part:
                     await cp.write_row(row(event))
         return time.perf_counter() - started

@@ -4,9 +4,17 @@ A receiver hands over the events of one request and waits. A batch is written as
 takes everything that arrived while the previous writes ran, up to ``max_events`` (a request is never split; one
 larger than the cap is written alone), writes it in one transaction, and only then releases the waiting requests.
 So under low load a request is written at once (no timer to wait out), under high load the batches grow with the
-time a write takes, and a client is acknowledged only once its events are durable. ``max_wait_s``
-(``batch_max_wait_ms``) is an upper bound on holding a batch open, never a floor; group commit holds none open, so
-it delays nothing (before, every batch below the cap waited it out: 4 senders of 500 spans never filled 5,000).
+time a write takes, and a client is acknowledged only once its events are durable.
+
+A second writer starts a write beside a running one only for a batch worth it (``OVERLAP_MIN_EVENTS``). A write costs
+the server about 1 ms of CPU whatever its size (four statements, a transaction, the pool's check), so two writers
+taking turns on small batches spent the CPU the receivers needed: with 95 % non-GenAI traffic every request of ~25
+model calls became a write of its own. Waiting for the running write costs a request at most one write's time, and
+under pressure both writers overlap one batch's COPY with the other's commit as before.
+
+``max_wait_s`` (``batch_max_wait_ms``) is an upper bound on holding a batch open, never a floor; group commit holds
+none open, so it delays nothing (before, every batch below the cap waited it out: 4 senders of 500 spans never
+filled 5,000).
 
 Backpressure: at most ``max_pending_events`` may wait; past that, ``submit`` raises
 ``RetryableError`` at once (the receivers answer UNAVAILABLE / 503 with a retry hint) instead of
@@ -45,6 +53,8 @@ log = logging.getLogger(__name__)
 
 WriteFn = Callable[[Sequence[UsageEvent]], Awaitable[WriteResult]]
 
+OVERLAP_MIN_EVENTS = 1_000
+"""A write starts beside a running one only for at least this many waiting events (or a full batch, if smaller)."""
 MAX_ISOLATION_WRITES = 64
 """Most extra writes spent finding the refused rows of one request (bisection needs about 2 log2(n) per row)."""
 
@@ -95,7 +105,7 @@ class Batcher:
         Args:
             write: Makes one batch durable.
             config: Batch size, wait and backpressure; default ``IngestConfig()``.
-            writers: Concurrent writer tasks.
+            writers: Writer tasks; more than one write at a time only for batches of ``OVERLAP_MIN_EVENTS``.
             max_isolation_writes: Extra writes allowed to find the refused rows of one request.
             metrics: Where batch sizes, flush durations, latencies and pending events are reported.
             latency: Where each stored request's receive -> stored latency is counted (``ingest/latency.py``).
@@ -104,12 +114,16 @@ class Batcher:
         self._write = write
         self.max_isolation_writes = max_isolation_writes
         self.max_events = config.batch_max_events
+        self.overlap_min_events = min(OVERLAP_MIN_EVENTS, self.max_events)
         self.max_wait_s = config.batch_max_wait_ms / 1000
         self.max_pending_events = config.max_pending_events
         self._writers = writers
         self._queue: deque[_Pending] = deque()
+        self._queued_events = 0
+        """Events in ``_queue`` (waiting for a writer, not being written)."""
         self._ready = asyncio.Event()
-        """Set when a request is queued; the free writers wake and the first takes the batch."""
+        """Set when a request is queued; the free writers wake and the first takes the batch (beside a running
+        write, only a batch of ``overlap_min_events``)."""
         self._drained = asyncio.Event()
         self._drained.set()
         self._writing = 0
@@ -123,7 +137,7 @@ class Batcher:
         metrics.watch("pending", lambda: float(self._pending_events))
 
     async def start(self) -> None:
-        """Start the writer tasks; several overlap one batch's COPY with another's commit."""
+        """Start the writer tasks; under load several overlap one batch's COPY with another's commit."""
         if self._tasks:
             return
         self._tasks = [asyncio.create_task(self._run(), name=f"batch-writer-{i}") for i in range(self._writers)]
@@ -150,6 +164,7 @@ class Batcher:
             )
         pending = _Pending(events)
         self._pending_events += len(events)
+        self._queued_events += len(events)
         self._queue.append(pending)
         self._drained.clear()
         self._ready.set()
@@ -174,8 +189,8 @@ class Batcher:
 
     async def _run(self) -> None:
         while True:
-            while not self._queue:
-                if self._closed:
+            while not self._queue or (self._writing and self._queued_events < self.overlap_min_events):
+                if self._closed and not self._queue:
                     return
                 self._ready.clear()
                 await self._ready.wait()
@@ -198,6 +213,7 @@ class Batcher:
             item = queue.popleft()
             items.append(item)
             count += len(item.events)
+        self._queued_events -= count
         return items
 
     async def _flush(self, items: list[_Pending]) -> None:

@@ -31,11 +31,8 @@ from otel_margin_backend.normalize.conventions import (
     GENAI_KEYS,
     OPENINFERENCE_KIND_KEY,
     OPERATION_KEY,
-    PROVIDER_KEYS,
-    REQUEST_MODEL_KEYS,
     REQUEST_TYPE_KEY,
     RESPONSE_ID_KEYS,
-    RESPONSE_MODEL_KEYS,
     SDK_NAME_KEY,
     SERVICE_NAME_KEY,
     TOKEN_KEYS,
@@ -46,6 +43,7 @@ from otel_margin_backend.normalize.estimate import TokenCounter, default_token_c
 from otel_margin_backend.normalize.operation import classify_operation
 from otel_margin_backend.normalize.provider import normalize_provider
 from otel_margin_backend.normalize.result import SpanRejected
+from otel_margin_backend.normalize.shape import Ranked, Shape, ShapeTable
 from otel_margin_backend.normalize.tokens import TokenCounts, resolve_tokens_detail
 from otel_margin_backend.normalize.types import Attributes, AttrValue
 from otel_margin_backend.pipeline.events import (
@@ -158,16 +156,15 @@ def _found_text(found: Mapping[str, AnyValue], keys: tuple[str, ...]) -> str | N
     return None
 
 
-def _lookup(attrs: Attributes, resource: ResourceInfo, keys: tuple[str, ...]) -> str | None:
-    """First key (in configured order) set on the span, else on the resource."""
+def _lookup(attrs: Attributes, resource: ResourceInfo, keys: tuple[str, ...], sent: Ranked) -> str | None:
+    """First key (in configured order) set on the span, else on the resource; ``sent``: the keys the span has."""
     rank, resource_text = resource.first(keys)
-    for index, key in enumerate(keys):
+    for index, key in sent:
         if index >= rank:
             break
-        if key in attrs:
-            text = _text(attrs[key])
-            if text is not None:
-                return text
+        text = _text(attrs[key])
+        if text is not None:
+            return text
     if resource_text is not None:  # the resource's key comes first, or the span sent no earlier key
         span_text = _text(attrs[keys[rank]]) if keys[rank] in attrs else None
         return span_text if span_text is not None else resource_text
@@ -209,13 +206,14 @@ class SpanNormalizer:
         self._token_counter = token_counter
         attributes = DEFAULT_CONTEXT_ATTRIBUTES if context_attributes is None else context_attributes
         names = context_attribute_names(attributes)
-        self._pricing_keys = (SERVER_ADDRESS_KEY, *(name for name in names if name != SERVER_ADDRESS_KEY))
+        pricing_keys = (SERVER_ADDRESS_KEY, *(name for name in names if name != SERVER_ADDRESS_KEY))
+        self._shapes = ShapeTable(config.customer_keys, config.feature_keys, config.environment_keys, pricing_keys)
         wanted = dict.fromkeys(
             (
                 *config.customer_keys,
                 *config.feature_keys,
                 *config.environment_keys,
-                *self._pricing_keys,
+                *pricing_keys,
                 *RESPONSE_ID_KEYS,
                 AI_SDK_OPERATION_KEY,
             ),
@@ -264,29 +262,31 @@ class SpanNormalizer:
 
         # Classify first, decoding only the few string keys that decide: a GenAI span that is not a model call (an
         # agent or workflow parent, a tool call) is skipped without decoding its counts, names or usage objects.
-        request_model = _found_text(found, REQUEST_MODEL_KEYS)
-        response_model = _found_text(found, RESPONSE_MODEL_KEYS)
+        shape = self._shapes.of(found)
+        request_model = _found_text(found, shape.request_model)
+        response_model = _found_text(found, shape.response_model)
         is_call, operation = classify_operation(
-            operation=_found_text(found, _OPERATION_KEYS),
+            operation=_found_text(found, shape.operation),
             span_name=span.name,
-            request_type=_found_text(found, _REQUEST_TYPE_KEYS),
-            openinference_kind=_found_text(found, _OPENINFERENCE_KIND_KEYS),
-            traceloop_kind=_found_text(found, _TRACELOOP_KIND_KEYS),
-            has_tokens=not _TOKEN_KEY_SET.isdisjoint(found),
+            request_type=_found_text(found, shape.request_type),
+            openinference_kind=_found_text(found, shape.openinference_kind),
+            traceloop_kind=_found_text(found, shape.traceloop_kind),
+            has_tokens=shape.has_tokens,
             has_model=request_model is not None or response_model is not None,
-            ai_sdk_operation=_found_text(found, _AI_SDK_OPERATION_KEYS),
+            ai_sdk_operation=_found_text(found, shape.ai_sdk_operation),
         )
         if not is_call:
             return Skipped.NOT_MODEL_CALL
         decoders = self._decoders
         attrs: Attributes = {key: decoders[key](value) for key, value in found.items()}
-        return self._event(span, resource, attrs, operation, request_model, response_model)
+        return self._event(span, resource, attrs, shape, operation, request_model, response_model)
 
     def _event(
         self,
         span: Span,
         resource: ResourceInfo,
         attrs: Attributes,
+        shape: Shape,
         operation: str | None,
         request_model: str | None,
         response_model: str | None,
@@ -304,18 +304,19 @@ class SpanNormalizer:
         if request_model is None and response_model is None:
             raise SpanRejected("model call names no model (gen_ai.request.model or gen_ai.response.model)")
 
-        customer = _lookup(attrs, resource, config.customer_keys)
+        customer = _lookup(attrs, resource, config.customer_keys, shape.customer)
         if customer is None:
             if config.strict_customer:
                 raise SpanRejected("span has no customer (strict mode)")
             customer = UNATTRIBUTED
 
-        provider = normalize_provider(_first_text(attrs, PROVIDER_KEYS) or "")
+        provider = normalize_provider(_first_text(attrs, shape.provider) or "")
         sdk_name = _text(attrs.get(SDK_NAME_KEY)) or resource.sdk_name
         counts, detail = resolve_tokens_detail(
             attrs,
             input_excludes_cache=provider == "anthropic" and sdk_name in _ANTHROPIC_EXCLUSIVE_SDKS,
             embeddings=operation == "embeddings",
+            keys=shape.tokens,
         )
         extra: dict[str, str] = {}
         estimated = False
@@ -331,12 +332,12 @@ class SpanNormalizer:
             counts = TokenCounts(input=0, output=0)
             status = UsageStatus.MISSING_USAGE
             call_detail = 0
-        response_id = _first_text(attrs, RESPONSE_ID_KEYS)
+        response_id = _first_text(attrs, shape.response_id)
 
         reported_cost: Decimal | None = None
         reported_source: str | None = None
-        for key in COST_KEYS:
-            value = attrs.get(key)
+        for key in shape.cost:
+            value = attrs[key]
             if value is None:
                 continue
             reported_cost = _cost(value)
@@ -344,8 +345,8 @@ class SpanNormalizer:
                 reported_source = key
                 break
             extra.setdefault(INVALID_COST_ATTRIBUTE, key)
-        for key in self._pricing_keys:
-            value = attrs.get(key)
+        for key in shape.pricing:
+            value = attrs[key]
             if value is not None:
                 text = _text(value)
                 if text is not None:
@@ -355,7 +356,7 @@ class SpanNormalizer:
             time=_EPOCH + timedelta(0, 0, start_ns // 1000),  # positional: twice as fast as microseconds=
             event_id=span_event_id(trace_id, span_id),
             customer_id=customer,
-            feature=_lookup(attrs, resource, config.feature_keys) or "",
+            feature=_lookup(attrs, resource, config.feature_keys, shape.feature) or "",
             provider=provider,
             request_model=request_model,
             response_model=response_model,
@@ -363,7 +364,7 @@ class SpanNormalizer:
             trace_id=trace_id,
             span_id=span_id,
             service=resource.service,
-            environment=_lookup(attrs, resource, config.environment_keys),
+            environment=_lookup(attrs, resource, config.environment_keys, shape.environment),
             input_tokens=counts.input,
             cache_read_tokens=counts.cache_read,
             cache_write_tokens=counts.cache_write,

@@ -248,19 +248,22 @@ def _features_from_root_spans(resource_spans: Sequence[ResourceSpans], pending: 
     another service, or in another batch), the local root is the nearest ancestor in this request whose parent is
     flagged remote: the service's entry span. If neither is here, the feature is ``(none)``.
     """
+    traces = {span.trace_id for _, span in pending}
     roots: dict[bytes, str] = {}
+    local: dict[bytes, Span] = {}  # the spans of those traces, by trace and span id
     for group in resource_spans:
         for scope in group.scope_spans:
             for span in scope.spans:
+                trace_id = span.trace_id
+                if trace_id not in traces:  # most spans of a Collector's fan-out: one test, nothing built
+                    continue
+                local[trace_id + span.span_id] = span
                 if not span.parent_span_id or span.parent_span_id == _NO_PARENT:
-                    roots.setdefault(span.trace_id, span.name)
-    by_id: dict[bytes, Span] | None = None
+                    roots.setdefault(trace_id, span.name)
     for event, span in pending:
         name = roots.get(span.trace_id)
         if name is None:
-            if by_id is None:
-                by_id = {s.trace_id + s.span_id: s for g in resource_spans for sc in g.scope_spans for s in sc.spans}
-            name = _local_root_name(span, by_id)
+            name = _local_root_name(span, local)
         event.feature = name or NO_FEATURE
 
 

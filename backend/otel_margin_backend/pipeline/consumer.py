@@ -36,6 +36,11 @@ class Accepted:
     event stays, and the sender likely has a bug (two calls under one request id, or a retry that changed)."""
 
 
+def span_count(request: ExportTraceServiceRequest) -> int:
+    """Spans in a decoded OTLP request."""
+    return sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+
+
 class UsageConsumer(Protocol):
     """Takes decoded input, returns once everything valid in it is durable.
 

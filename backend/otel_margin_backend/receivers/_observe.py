@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from otel_margin_backend.pipeline.consumer import Accepted
 from otel_margin_backend.pipeline.metrics import Metrics
 from otel_margin_backend.web.status import TooLarge, classify
 
 log = logging.getLogger("otel_margin_backend.receivers")
-
-
-def span_count(request: ExportTraceServiceRequest) -> int:
-    """Spans in a decoded OTLP request."""
-    return sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
 
 
 def accepted(metrics: Metrics, receiver: str, received: int, result: Accepted) -> None:

@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otel_margin_backend.pipeline.consumer import UsageConsumer
+from otel_margin_backend.pipeline.consumer import UsageConsumer, span_count
 from otel_margin_backend.pipeline.errors import PermanentError
 from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.receivers import _observe
@@ -71,7 +71,7 @@ class TraceService:
                 request = _decode(body)
             else:  # a 4 MiB message takes milliseconds to parse: off the event loop
                 request = await asyncio.to_thread(_decode, body)
-            spans = _observe.span_count(request)
+            spans = span_count(request)
             accepted = await self._consumer.consume_traces(request)
             _observe.accepted(self._metrics, RECEIVER, spans, accepted)
         except Exception as exc:  # every failure becomes a gRPC status; classify() logs the unexpected

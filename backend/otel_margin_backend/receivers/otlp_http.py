@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from otel_margin_backend.pipeline.consumer import UsageConsumer
+from otel_margin_backend.pipeline.consumer import UsageConsumer, span_count
 from otel_margin_backend.pipeline.metrics import NOOP, Metrics
 from otel_margin_backend.receivers import _observe
 from otel_margin_backend.receivers._codec import JSON, decode_body, encode_response, encode_status
@@ -52,7 +52,7 @@ def routes(
             ingest.check(request.headers.get("authorization"))
             raw = await read_body(request, max_body_bytes)
             message = await decode_body(raw, request.headers.get("content-encoding"), kind, max_body_bytes)
-            spans = _observe.span_count(message)
+            spans = span_count(message)
             accepted = await consumer.consume_traces(message)
             _observe.accepted(metrics, RECEIVER, spans, accepted)
         except Exception as exc:  # every failure becomes an OTLP answer; classify() logs the unexpected

@@ -1,14 +1,18 @@
-"""The usage writer: makes a batch durable with binary COPY, once, with its rollups.
+"""The usage writer: makes a batch durable with COPY, once, with its rollups.
 
-A batch is COPYed into a session-private staging table, then ``usage_ingest_staged_outcomes()`` (a SQL
-function from the migrations) inserts the rows not stored yet and adds exactly those rows to
-``usage_hourly``, all in one transaction. Redelivered events change no total; overlapping batches
+A batch is COPYed into a session-private staging table, then ``usage_ingest_staged_outcomes()`` (a SQL function
+from the migrations) inserts the rows not stored yet and adds exactly those rows to ``usage_hourly``, all in one
+transaction. Redelivered events change no total; overlapping batches
 written concurrently wait for each other (rows go in key order) instead of double counting.
 Spans of one provider call (same ``call_key``) keep one row, the best ranked (README.md).
 
 When the counts say something was skipped or replaced (never on the fast path of a new batch), the writer reads
 which rows, and tells each event's ``RowOutcome``: a redelivery is compared with the row stored for it, so one that
 carries other numbers (``DIFFERS``, a client bug) is visible to the sender and in ``/v1/stats``.
+
+The COPY is in text format: psycopg formats one of these rows in about two thirds of the CPU the binary format
+takes (its binary numeric dumper costs ~0.9 us per cost column, the text one ~0.2 us; ``docs/benchmarks.md``), and
+the formatting runs on the event loop, which shares the interpreter lock with normalization.
 
 A failed write is classified by ``failure_kind`` (one table, below): a row the database refuses for what it
 holds is the sender's problem and is never retried; only a database that cannot take writes now is.
@@ -34,7 +38,7 @@ from otel_margin_backend.storage.errors import first_line
 
 log = logging.getLogger(__name__)
 
-# Column order and binary types of usage_events (0002_usage_events.sql).
+# Column order and types of usage_events (0002_usage_events.sql).
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("time", "timestamptz"),
     ("event_id", "bytea"),
@@ -74,7 +78,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("provider_source", "text"),  # 0070_unpriced_visible.sql
 )
 COLUMN_LIST = ", ".join(name for name, _ in COLUMNS)
-COLUMN_TYPES = [type_ for _, type_ in COLUMNS]
 _MAX_ATTEMPTS = 3
 _ROWS_PER_YIELD = 500
 """Rows formatted between two yields to the event loop (about 5 ms of work)."""
@@ -103,8 +106,8 @@ CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
 """Serialization failure and deadlock: retried here, then reported as unavailable."""
 
 _CLIENT_DATA_ERRORS = (psycopg.DataError, ValueError, TypeError, OverflowError)
-"""Raised by psycopg's dumpers before a row leaves the process: a Decimal too large for numeric's binary form
-(``psycopg.DataError``), an int beyond int8 (``OverflowError``), a lone surrogate (``UnicodeEncodeError``)."""
+"""Raised by psycopg before a row leaves the process: a NUL in text, which the text COPY cannot carry
+(``psycopg.DataError``), a lone surrogate (``UnicodeEncodeError``); the others guard what a dumper may raise."""
 
 
 def failure_kind(exc: BaseException) -> FailureKind:
@@ -267,10 +270,7 @@ async def write_batch(
     try:
         async with conn.transaction():
             await conn.execute("SELECT usage_staging_open()")
-            async with conn.cursor().copy(
-                f"COPY pg_temp.usage_staging ({COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(COLUMN_TYPES)
+            async with conn.cursor().copy(f"COPY pg_temp.usage_staging ({COLUMN_LIST}) FROM STDIN") as copy:
                 for index, event in enumerate(events, 1):
                     try:
                         await copy.write_row(row(event, stored_attributes))

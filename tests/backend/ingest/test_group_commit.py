@@ -103,27 +103,34 @@ def test_requests_that_arrive_during_a_write_share_the_next_batch() -> None:
     _frozen(scenario())
 
 
-def test_a_second_writer_takes_a_request_while_the_first_writes() -> None:
+def test_a_second_writer_starts_only_for_a_full_batch() -> None:
     async def scenario() -> None:
         gate = Gate()
-        batcher = _batcher(gate, writers=2)
+        batcher = _batcher(gate, writers=2, max_events=3)
         await batcher.start()
         tasks = [asyncio.create_task(batcher.submit(_request(1)))]
         await _turns()
         tasks.append(asyncio.create_task(batcher.submit(_request(2))))
         await _turns()
-        assert gate.batches == [[1], [2]]
-        tasks += [asyncio.create_task(batcher.submit(_request(n))) for n in (3, 4)]
-        await _turns()
-        assert gate.batches == [[1], [2]]  # both writers busy
-        gate.open(1)  # the second write finishes first: its writer takes both waiting requests
-        await _turns()
-        assert gate.batches == [[1], [2], [3, 4]]
-        assert [task.done() for task in tasks] == [False, True, False, False]
+        assert gate.batches == [[1]]  # one event waits: the free writer leaves it for the next batch
         gate.open(0)
-        gate.open(2)
         await _turns()
-        assert all(task.done() for task in tasks)
+        assert gate.batches == [[1], [2]]  # the first writer, free again, takes it
+        tasks += [asyncio.create_task(batcher.submit(_request(*numbers))) for numbers in ((3, 4), (5,))]
+        await _turns()
+        assert gate.batches == [[1], [2], [3, 4, 5]]  # a full batch is waiting: the second writer takes it at once
+        tasks.append(asyncio.create_task(batcher.submit(_request(6))))
+        await _turns()
+        gate.open(2)  # the second write finishes first; the first still writes, so one waiting event is left
+        await _turns()
+        assert gate.batches == [[1], [2], [3, 4, 5]]
+        assert [task.done() for task in tasks] == [True, False, True, True, False]
+        gate.open(1)  # the first writer is free: no write is running, so it takes the one event
+        await _turns()
+        assert gate.batches == [[1], [2], [3, 4, 5], [6]]
+        gate.open(3)
+        await _turns()
+        assert all(task.result() == Written([]) for task in tasks)
         await batcher.shutdown()
 
     _frozen(scenario())

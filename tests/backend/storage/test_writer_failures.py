@@ -31,16 +31,16 @@ def _set(field: str, value: object) -> Callable[[UsageEvent], None]:
 
 
 POISON: list[tuple[str, Callable[[UsageEvent], None], str]] = [
-    ("NUL in text (22021)", _set("customer_id", "a\x00b"), "SQLSTATE 22021"),
+    ("NUL in text (client-side DataError)", _set("customer_id", "a\x00b"), "text fields cannot contain NUL"),
     ("NUL in jsonb (22P05)", _set("attributes", {"otel_margin.processing": "a\x00b"}), "SQLSTATE 22P05"),
-    ("cost 1e200000 (client-side DataError)", _set("cost_total", Decimal("1e200000")), "decimal too large"),
-    ("cost 1e-20000 (client-side DataError)", _set("cost_total", Decimal("1e-20000")), "decimal too precise"),
+    ("cost 1e200000: numeric overflow (22003)", _set("cost_total", Decimal("1e200000")), "SQLSTATE 22003"),
+    ("cost 1e-20000: numeric overflow (22003)", _set("cost_total", Decimal("1e-20000")), "SQLSTATE 22003"),
     ("3 KB customer: index row size (54000)", _set("customer_id", _random_text(3000)), "SQLSTATE 54000"),
     ("3 KB model: index row size (54000)", _set("response_model", _random_text(3000)), "SQLSTATE 54000"),
     ("negative tokens: check violation (23514)", _set("input_tokens", -5), "SQLSTATE 23514"),
     ("bad currency: check violation (23514)", _set("currency", "usd"), "SQLSTATE 23514"),
     ("null customer: not-null violation (23502)", _set("customer_id", None), "SQLSTATE 23502"),
-    ("tokens beyond int8 (client-side OverflowError)", _set("output_tokens", 2**63), "int too big"),
+    ("tokens beyond int8: out of range (22003)", _set("output_tokens", 2**63), "SQLSTATE 22003"),
     ("lone surrogate (client-side UnicodeEncodeError)", _set("feature", "a\ud800b"), "surrogates not allowed"),
 ]
 
