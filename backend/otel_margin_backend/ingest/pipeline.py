@@ -1,30 +1,23 @@
 """The ingest pipeline: normalize -> price -> batch -> durable, behind ``UsageConsumer``.
 
-Normalizing and pricing a request is CPU work whose size the client chooses (a 20 MiB body of spans, each with a
-never-seen model name that takes milliseconds to resolve), so it runs in worker threads, never on the event loop:
-``/healthz`` and the other requests' acknowledgements keep answering while a big request is worked on.
-
-Two lanes of one thread each: requests of up to ``LARGE_REQUEST_SPANS`` spans (an SDK's or a Collector's usual
-batch) take one, larger ones the other, so a huge request never queues the small ones behind it. Under the GIL a
-second thread for the same lane computes nothing more; it only made the two threads and the event loop hand the
-interpreter lock to each other more often (measured: 10-15 % more CPU per span and lower throughput with two
-threads sharing every request, ``docs/benchmarks.md``).
+Normalizing and pricing run off the event loop, in ``lanes.py``'s threads; the batcher makes the events durable
+and answers only then.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from functools import partial
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_margin_backend.ingest.batcher import Batcher, Written
+from otel_margin_backend.ingest.lanes import CpuLanes
 from otel_margin_backend.normalize import Normalizer, NormalizeResult
 from otel_margin_backend.normalize.provider import normalize_provider
 from otel_margin_backend.pipeline.consumer import Accepted, span_count
@@ -35,8 +28,6 @@ from otel_margin_backend.storage.writer import NOT_STORED, RowOutcome
 
 log = logging.getLogger(__name__)
 
-LARGE_REQUEST_SPANS = 4_096
-"""Requests with more spans than this are normalized in the second lane (about 80 ms of CPU and more)."""
 SWITCH_INTERVAL_S = 0.001
 """How long the event loop may wait for the GIL while a worker computes (CPython's default is 5 ms; answering
 one HTTP request takes the GIL a dozen times, so the default adds tens of milliseconds under load)."""
@@ -109,15 +100,13 @@ class IngestPipeline:
         self._differing_logged_at = -DIFFERING_LOG_INTERVAL_S
         self._differing_unlogged = 0
         self._clock = clock
-        self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-cpu")
-        self._cpu_large = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-cpu-large")
+        self._lanes = CpuLanes()
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
 
     async def consume_traces(self, request: ExportTraceServiceRequest) -> Accepted:
         """Normalize, price and store one OTLP request's model calls; return once durable."""
         now = self._clock()
-        lane = self._cpu_large if span_count(request) > LARGE_REQUEST_SPANS else self._cpu
-        result = await asyncio.get_running_loop().run_in_executor(lane, self._prepare_traces, request, now)
+        result = await self._lanes.run(span_count(request), partial(self._prepare_traces, request, now))
         self._count(result)
         events = result.events
         written = await self._store(events)
@@ -132,7 +121,7 @@ class IngestPipeline:
     async def consume_events(self, events: Sequence[UsageEvent]) -> Accepted:
         """Price and store REST usage events; return once durable."""
         self.stats.requests += 1
-        await asyncio.get_running_loop().run_in_executor(self._cpu, self._prepare_events, events)
+        await self._lanes.run(len(events), partial(self._prepare_events, events))
         written = await self._store(events)
         reasons = tuple((item.index, item.reason) for item in written.refused)
         message = "; ".join(sorted({reason for _, reason in reasons}))
@@ -143,8 +132,7 @@ class IngestPipeline:
 
     def close(self) -> None:
         """Stop the worker threads (after the receivers stopped). Safe to call twice."""
-        self._cpu.shutdown(wait=True, cancel_futures=True)
-        self._cpu_large.shutdown(wait=True, cancel_futures=True)
+        self._lanes.close()
 
     def _prepare_traces(self, request: ExportTraceServiceRequest, now: datetime) -> NormalizeResult:
         result = self.normalizer.normalize(request, now=now)

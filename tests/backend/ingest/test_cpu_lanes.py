@@ -1,4 +1,4 @@
-"""CPU lanes: a huge request is normalized beside the small ones, never in front of them."""
+"""CPU lanes: the usual requests share one thread; a huge or slow one never holds the others up."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
 from otel_margin_backend.ingest.batcher import Batcher
-from otel_margin_backend.ingest.pipeline import LARGE_REQUEST_SPANS, IngestPipeline
+from otel_margin_backend.ingest.lanes import LARGE_REQUEST_SPANS, CpuLanes
+from otel_margin_backend.ingest.pipeline import IngestPipeline
 from otel_margin_backend.normalize import Normalizer, NormalizeResult
 from otel_margin_backend.pipeline.consumer import Accepted, span_count
 from otel_margin_backend.pipeline.events import UsageEvent
@@ -69,3 +70,40 @@ def test_a_small_request_is_answered_while_a_huge_one_is_still_normalized() -> N
     assert huge_still_running
     assert (small.stored, small.rejected, huge.stored, huge.rejected) == (0, 0, 0, 0)
     assert pipeline.stats.ignored_non_genai == 2 * LARGE_REQUEST_SPANS + 1
+
+
+def _held(started: threading.Event, release: threading.Event) -> str:
+    started.set()
+    assert release.wait(30), "the test never released the held work"
+    return "held"
+
+
+def _lanes_scenario(slow_request_s: float, wait_s: float) -> tuple[bool, str]:
+    """Hold one request in the first lane, send another and wait up to ``wait_s``: whether it finished while the
+    first was held, and its result."""
+    lanes = CpuLanes(slow_request_s=slow_request_s)
+    started, release = threading.Event(), threading.Event()
+
+    async def scenario() -> tuple[bool, str]:
+        held = asyncio.create_task(lanes.run(500, lambda: _held(started, release)))
+        assert await asyncio.to_thread(started.wait, 30)
+        other = asyncio.create_task(lanes.run(500, lambda: "other"))
+        done, _ = await asyncio.wait([other], timeout=wait_s)
+        finished_beside = bool(done)
+        release.set()
+        await held
+        return finished_beside, await other
+
+    try:
+        return asyncio.run(scenario())
+    finally:
+        release.set()
+        lanes.close()
+
+
+def test_usual_requests_share_one_thread() -> None:
+    assert _lanes_scenario(slow_request_s=3600, wait_s=0.5) == (False, "other")  # it waited for the held one
+
+
+def test_a_request_that_arrives_while_the_first_lane_is_slow_goes_beside_it() -> None:
+    assert _lanes_scenario(slow_request_s=0, wait_s=30) == (True, "other")
