@@ -1,7 +1,8 @@
 """One GenAI span -> one ``UsageEvent``: the per-span half of the stage (``normalizer.py`` does the request).
 
 The hot path reads every attribute *key* once and keeps the protobuf value of the few keys it knows; only spans
-that turn out to be GenAI have those values decoded. Message text, needed for token estimates, is read in a
+that turn out to be GenAI have those values decoded, and which of them each role reads is planned once per set of
+keys a span sends (``shape.py``). Message text, needed for token estimates, is read in a
 second pass that only spans without token counts pay for.
 """
 
@@ -29,14 +30,10 @@ from otel_margin_backend.normalize.conventions import (
     AI_SDK_OPERATION_KEY,
     COST_KEYS,
     GENAI_KEYS,
-    OPENINFERENCE_KIND_KEY,
-    OPERATION_KEY,
-    REQUEST_TYPE_KEY,
     RESPONSE_ID_KEYS,
     SDK_NAME_KEY,
     SERVICE_NAME_KEY,
     TOKEN_KEYS,
-    TRACELOOP_KIND_KEY,
     USAGE_OBJECT_KEYS,
 )
 from otel_margin_backend.normalize.estimate import TokenCounter, default_token_counter, estimate_tokens
@@ -74,12 +71,6 @@ _MAX_COST_CHARS = 64
 """A cost written with more characters than this breaks the limits however it reads; not parsed."""
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
-_TOKEN_KEY_SET = frozenset((*TOKEN_KEYS, *USAGE_OBJECT_KEYS))
-_OPERATION_KEYS = (OPERATION_KEY,)
-_REQUEST_TYPE_KEYS = (REQUEST_TYPE_KEY,)
-_OPENINFERENCE_KIND_KEYS = (OPENINFERENCE_KIND_KEY,)
-_TRACELOOP_KIND_KEYS = (TRACELOOP_KIND_KEY,)
-_AI_SDK_OPERATION_KEYS = (AI_SDK_OPERATION_KEY,)
 _ANTHROPIC_EXCLUSIVE_SDKS = frozenset({"openlit"})
 """Instrumentations whose Anthropic input count excludes cache tokens (the Anthropic API's own meaning)."""
 
