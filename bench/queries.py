@@ -113,6 +113,10 @@ def measure(url: str) -> None:
         timed("P&L, one month, organization", lambda: read_pnl(conn, MONTH, "organization"))
         timed("P&L, one month, by feature", lambda: read_pnl(conn, MONTH, "feature"))
         timed(
+            "P&L data quality, one month (pnl_data_quality())",
+            lambda: conn.execute("SELECT * FROM pnl_data_quality(%s, %s)", (MONTH.start, MONTH.end)).fetchall(),
+        )
+        timed(
             "budget status (12 budgets)",
             lambda: conn.execute(
                 "SELECT * FROM budget_status_at(%s)", (datetime(2026, 10, 20, tzinfo=UTC),)

@@ -56,13 +56,13 @@ def build() -> dict[str, object]:
                    sum(output_tokens) AS output_tokens,
                    CASE WHEN sum(unpriced_calls) < sum(calls) THEN sum(cost) END AS cost,
                    sum(unpriced_calls) AS unpriced_calls
-            FROM usage_rollup_range({PNL_RANGE})
+            FROM usage_rollup_read({PNL_RANGE})
             WHERE customer_id = {customer}
             GROUP BY 1, 2, 3
             ORDER BY cost DESC NULLS LAST, 1, 2, 3
             """, w=12, overrides=Overrides().unpriced("cost"),
-            description="Calls, tokens and cost (USD) per feature and model in the range (daily and hourly "
-                        "rollups: usage_rollup_range)."),
+            description="Calls, tokens and cost (USD) per feature and model in the range (monthly, daily and "
+                        "hourly rollups: usage_rollup_read)."),
         table_panel(grid, REVENUE_BY_MONTH, "Revenue by month", f"""
             SELECT month, currency, revenue, refunds, net, reporting_currency, net_reporting, converted
             FROM revenue_monthly_reporting
