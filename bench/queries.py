@@ -113,7 +113,7 @@ def measure(url: str) -> None:
         timed("P&L, one month, organization", lambda: read_pnl(conn, MONTH, "organization"))
         timed("P&L, one month, by feature", lambda: read_pnl(conn, MONTH, "feature"))
         timed(
-            "P&L data quality, one month (pnl_data_quality())",
+            "P&L data quality, one month",
             lambda: conn.execute("SELECT * FROM pnl_data_quality(%s, %s)", (MONTH.start, MONTH.end)).fetchall(),
         )
         timed(
