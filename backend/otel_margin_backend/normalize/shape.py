@@ -22,9 +22,7 @@ from otel_margin_backend.normalize.conventions import (
     REQUEST_TYPE_KEY,
     RESPONSE_ID_KEYS,
     RESPONSE_MODEL_KEYS,
-    TOKEN_KEYS,
     TRACELOOP_KIND_KEY,
-    USAGE_OBJECT_KEYS,
 )
 from otel_margin_backend.normalize.tokens import ALL_TOKEN_KEYS, TokenKeys
 
@@ -35,8 +33,6 @@ MAX_SHAPES = 4_096
 
 Ranked = tuple[tuple[int, str], ...]
 """The keys of a configured list (customer, feature, environment) a span sends: (index in the list, key), in order."""
-
-_TOKEN_KEY_SET = frozenset((*TOKEN_KEYS, *USAGE_OBJECT_KEYS))
 
 
 def _present(keys: tuple[str, ...], sent: Collection[str]) -> tuple[str, ...]:
@@ -59,6 +55,7 @@ class Shape:
     traceloop_kind: tuple[str, ...]
     ai_sdk_operation: tuple[str, ...]
     has_tokens: bool
+    """Whether any key of ``tokens`` is sent (a count or a usage object)."""
     provider: tuple[str, ...]
     response_id: tuple[str, ...]
     cost: tuple[str, ...]
@@ -96,6 +93,7 @@ class ShapeTable:
         return shape
 
     def _plan(self, sent: Mapping[str, object]) -> Shape:
+        tokens = TokenKeys(*(_present(keys, sent) for keys in ALL_TOKEN_KEYS))
         return Shape(
             request_model=_present(REQUEST_MODEL_KEYS, sent),
             response_model=_present(RESPONSE_MODEL_KEYS, sent),
@@ -104,12 +102,12 @@ class ShapeTable:
             openinference_kind=_present((OPENINFERENCE_KIND_KEY,), sent),
             traceloop_kind=_present((TRACELOOP_KIND_KEY,), sent),
             ai_sdk_operation=_present((AI_SDK_OPERATION_KEY,), sent),
-            has_tokens=not _TOKEN_KEY_SET.isdisjoint(sent),
+            has_tokens=any(tokens),
             provider=_present(PROVIDER_KEYS, sent),
             response_id=_present(RESPONSE_ID_KEYS, sent),
             cost=_present(COST_KEYS, sent),
             pricing=_present(self._pricing, sent),
-            tokens=TokenKeys(*(_present(keys, sent) for keys in ALL_TOKEN_KEYS)),
+            tokens=tokens,
             customer=_ranked(self._customer, sent),
             feature=_ranked(self._feature, sent),
             environment=_ranked(self._environment, sent),

@@ -38,46 +38,46 @@ from otel_margin_backend.storage.errors import first_line
 
 log = logging.getLogger(__name__)
 
-# Column order and types of usage_events (0002_usage_events.sql).
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("time", "timestamptz"),
-    ("event_id", "bytea"),
-    ("trace_id", "bytea"),
-    ("span_id", "bytea"),
-    ("request_id", "text"),
-    ("customer_id", "text"),
-    ("feature", "text"),
-    ("service", "text"),
-    ("environment", "text"),
-    ("provider", "text"),
-    ("request_model", "text"),
-    ("response_model", "text"),
-    ("model", "text"),
-    ("operation", "text"),
-    ("input_tokens", "int8"),
-    ("cache_read_tokens", "int8"),
-    ("cache_write_tokens", "int8"),
-    ("output_tokens", "int8"),
-    ("reasoning_tokens", "int8"),
-    ("tokens_estimated", "bool"),
-    ("status", "text"),
-    ("cost_input", "numeric"),
-    ("cost_cache_read", "numeric"),
-    ("cost_cache_write", "numeric"),
-    ("cost_output", "numeric"),
-    ("cost_reasoning", "numeric"),
-    ("cost_total", "numeric"),
-    ("currency", "text"),
-    ("price_version", "text"),
-    ("override_version", "text"),
-    ("reported_cost", "numeric"),
-    ("reported_cost_source", "text"),
-    ("attributes", "jsonb"),
-    ("call_key", "bytea"),  # 0061_one_row_per_call.sql
-    ("call_detail", "int2"),
-    ("provider_source", "text"),  # 0070_unpriced_visible.sql
+# Column order of usage_events (0002_usage_events.sql); the text COPY leaves each value's parsing to its column.
+COLUMNS: tuple[str, ...] = (
+    "time",
+    "event_id",
+    "trace_id",
+    "span_id",
+    "request_id",
+    "customer_id",
+    "feature",
+    "service",
+    "environment",
+    "provider",
+    "request_model",
+    "response_model",
+    "model",
+    "operation",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "tokens_estimated",
+    "status",
+    "cost_input",
+    "cost_cache_read",
+    "cost_cache_write",
+    "cost_output",
+    "cost_reasoning",
+    "cost_total",
+    "currency",
+    "price_version",
+    "override_version",
+    "reported_cost",
+    "reported_cost_source",
+    "attributes",
+    "call_key",  # 0061_one_row_per_call.sql
+    "call_detail",
+    "provider_source",  # 0070_unpriced_visible.sql
 )
-COLUMN_LIST = ", ".join(name for name, _ in COLUMNS)
+COLUMN_LIST = ", ".join(COLUMNS)
 _MAX_ATTEMPTS = 3
 _ROWS_PER_YIELD = 500
 """Rows formatted between two yields to the event loop (about 5 ms of work)."""
